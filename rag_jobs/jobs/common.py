@@ -1,0 +1,171 @@
+"""What every entrypoint shares: argument parsing, the step context, the commit, the exit-code contract."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rag_jobs import __version__
+from rag_jobs.artifacts import (
+    RunRef,
+    StepRef,
+    commit_dir,
+    fetch_step,
+    open_store,
+    parse_run_uri,
+    read_manifest,
+)
+from rag_jobs.artifacts.layout import graph_key
+from rag_jobs.config import step_config
+from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError, TransientError
+from rag_jobs.models.device import device_kind, resolve_device
+from rag_jobs.models.generator import cache_dir
+from rag_jobs.progress import log
+from rag_jobs.strategies.graph import Graph, StepSpec
+
+
+class Preempted(TransientError):
+    """SIGTERM (node drain, preemption): exit 1 so the Job retries and the step resumes."""
+
+
+def load_graph(store, run: RunRef) -> Graph:
+    try:
+        text = store.get_bytes(graph_key(run)).decode("utf-8")
+    except RagJobsError as exc:
+        raise ConfigError(f"run {run.run_id!r} has no readable graph.json in {store.uri}: {exc}") from exc
+    return Graph.from_json(text)
+
+
+class StepContext:
+    """Everything a step body needs; bodies write their outputs into `out_dir` and return metrics."""
+
+    def __init__(self, store, run: RunRef, graph: Graph, spec: StepSpec, cfg: Any, out_dir: Path):
+        self.store, self.run, self.graph, self.spec, self.cfg = store, run, graph, spec, cfg
+        self.out_dir = out_dir
+        self.label = spec.name
+        self.extra: dict[str, Any] = {}
+        self._device: str | None = None
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = resolve_device(getattr(self.cfg, "device", "auto"))
+        return self._device
+
+    def input_step(self, role: str) -> StepRef:
+        if role not in self.spec.inputs:
+            raise ConfigError(f"step {self.spec.name!r} has no input {role!r}")
+        return StepRef(self.run.run_id, self.spec.inputs[role])
+
+    def has_input(self, role: str) -> bool:
+        return role in self.spec.inputs
+
+    def input_manifest(self, role: str):
+        ref = self.input_step(role)
+        manifest = read_manifest(self.store, ref)
+        if manifest is None:
+            raise ConfigError(f"input {role!r} (step {ref.step!r}) of {self.spec.name!r} is not committed yet")
+        return manifest
+
+    def input_dir(self, role: str, files: list[str] | None = None) -> Path:
+        """Download (and verify) a committed input step into the local cache; returns its folder."""
+        manifest = self.input_manifest(role)
+        ref = self.input_step(role)
+        dest = cache_dir() / "artifacts" / _safe(self.store.uri) / ref.run_id / ref.step / manifest.attempt
+        return fetch_step(self.store, ref, dest, files=files)
+
+    def log(self, message: str) -> None:
+        log(self.label, message)
+
+
+def _safe(uri: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in uri)[-80:]
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001
+    raise Preempted("received SIGTERM (preemption or cancel); the step will resume from its last checkpoint")
+
+
+def run_step(kind: str, body: Callable[[StepContext], dict], argv: list[str] | None = None) -> int:
+    """Parse `--run URI --step NAME`, run the body once, commit; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog=kind, description=f"rag-jobs step entrypoint: {kind}")
+    parser.add_argument("--run", required=True, help="run URI: <store-uri>/runs/<run-id>")
+    parser.add_argument("--step", required=True, help="step name in the run's graph.json")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(kind, args.run, args.step, body)
+    except AlreadyCommitted as exc:
+        log(args.step, f"another attempt committed this step first; nothing to do ({exc})")
+        return 0
+    except RagJobsError as exc:
+        print(f"{kind}: error: {exc.one_line()}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{kind}: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:  # an unexpected bug or fault: keep the traceback, let the Job retry
+        traceback.print_exc()
+        print(f"{kind}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], dict]) -> int:
+    store_uri, run = parse_run_uri(run_uri)
+    store = open_store(store_uri)
+    graph = load_graph(store, run)
+    spec = graph.step(step_name)
+    if spec.kind != kind:
+        raise ConfigError(f"step {step_name!r} is a {spec.kind!r} step, not {kind!r}")
+    ref = StepRef(run.run_id, spec.name)
+    if read_manifest(store, ref) is not None:
+        log(step_name, "already committed; skipping")
+        return 0
+    for dep in spec.deps:
+        if read_manifest(store, StepRef(run.run_id, dep)) is None:
+            raise ConfigError(f"step {step_name!r} needs {dep!r}, which is not committed yet")
+    cfg = step_config(kind, spec.config)
+    work = cache_dir() / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix=f"{run.run_id}-{spec.name}-", dir=work))
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    try:
+        ctx = StepContext(store, run, graph, spec, cfg, out_dir)
+        log(step_name, f"start {kind} (run {run.run_id}, rag-jobs {__version__})")
+        metrics = body(ctx) or {}
+        wall_s = time.perf_counter() - t0
+        dev_kind, dev_count = device_kind(ctx.device)
+        inputs = {}
+        for role, dep in spec.inputs.items():
+            m = read_manifest(store, StepRef(run.run_id, dep))
+            inputs[role] = {"step": dep, "attempt": m.attempt if m else None, "config_hash": graph.step_hash(dep)}
+        meta = {
+            "inputs": inputs,
+            "config_hash": graph.step_hash(spec.name),
+            "started_at": started.isoformat(),
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+            "wall_s": wall_s,
+            "device": {"kind": dev_kind, "count": dev_count},
+            "metrics": metrics,
+            "extra": {"kind": kind, "label": spec.label, "config": spec.config, **ctx.extra},
+        }
+        commit_dir(store, ref, out_dir, meta=meta)
+        log(step_name, f"committed in {wall_s:.1f}s")
+        return 0
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

