@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from rag_jobs.data.records import Passage
+from rag_jobs.errors import ConfigError, DataError, IntegrityError
+from rag_jobs.index import build_index, encode_texts, load_index
+from rag_jobs.index.faiss_index import INDEX_FILE
+from rag_jobs.models import load_embedder
+
+
+class LengthEmbedder:
+    """A hand-computable embedder: the vector of a text counts its words of length 1..4+ (then normalised)."""
+
+    def get_embedding_dimension(self):
+        return 4
+
+    def encode(self, texts, **kw):
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, min(len(w), 4) - 1] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+PASSAGES = [
+    Passage("p1", "", "a b c"),  # (3,0,0,0)
+    Passage("p2", "", "aa bb"),  # (0,2,0,0)
+    Passage("p3", "", "aaaa bbbbb"),  # (0,0,0,2)
+    Passage("p4", "", "a bb"),  # (1,1,0,0)
+]
+
+
+def test_encode_keeps_input_order():
+    vecs = encode_texts(LengthEmbedder(), [p.text for p in PASSAGES], batch_size=2)
+    np.testing.assert_allclose(vecs[0], [1, 0, 0, 0])
+    np.testing.assert_allclose(vecs[3], [2**-0.5, 2**-0.5, 0, 0], rtol=1e-6)
+
+
+def test_build_search_and_vectors(tmp_path):
+    meta = build_index(PASSAGES, LengthEmbedder(), tmp_path, embedder_name="length", batch_size=3)
+    assert meta["size"] == 4 and meta["dim"] == 4
+    r = load_index(tmp_path)
+    res = r.search(np.array([[1, 0.1, 0, 0]], dtype=np.float32), k=2, with_vectors=True)
+    assert res.ids == [["p1", "p4"]]
+    assert res.vectors.shape == (1, 2, 4)
+    np.testing.assert_allclose(res.vectors[0, 0], [1, 0, 0, 0])
+    assert r.passages(["p3"])[0].text == "aaaa bbbbb"
+    with pytest.raises(ConfigError):
+        r.search(np.ones((1, 5), dtype=np.float32), k=1)
+    with pytest.raises(ConfigError):
+        r.search(np.ones((1, 4), dtype=np.float32), k=0)
+
+
+def test_corrupt_index_is_refused_before_faiss_reads_it(tmp_path):
+    build_index(PASSAGES, LengthEmbedder(), tmp_path, embedder_name="length")
+    path = tmp_path / INDEX_FILE
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(IntegrityError):
+        load_index(tmp_path)
+
+
+def test_empty_corpus_and_bad_factory(tmp_path):
+    with pytest.raises(DataError):
+        build_index([], LengthEmbedder(), tmp_path, embedder_name="x")
+    with pytest.raises(ConfigError):
+        build_index(PASSAGES, LengthEmbedder(), tmp_path, embedder_name="x", factory="NoSuchThing")
+
+
+def test_ivf_factory_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["a", "bb", "ccc", "dddd"]
+    ps = [Passage(f"p{i}", "", " ".join(rng.choice(words, size=6))) for i in range(64)]
+    meta = build_index(ps, LengthEmbedder(), tmp_path, embedder_name="x", factory="IVF4,Flat")
+    assert meta["factory"] == "IVF4,Flat"
+    assert len(load_index(tmp_path).search(np.ones((2, 4), dtype=np.float32), k=3).ids[0]) <= 3
+
+
+def test_tiny_real_embedder_index(tmp_path, tiny_embedder):
+    model = load_embedder(tiny_embedder)
+    ps = [Passage(f"p{i}", f"T{i}", f"passage number {i} about topic {i % 3}") for i in range(20)]
+    build_index(ps, model, tmp_path, embedder_name=tiny_embedder)
+    r = load_index(tmp_path)
+    q = encode_texts(model, [ps[7].content])
+    assert r.search(q, k=1).ids == [["p7"]]
