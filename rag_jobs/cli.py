@@ -16,6 +16,8 @@ from rag_jobs.results import collect_rows, format_table
 from rag_jobs.runners.local import run_exit_code, run_graph
 from rag_jobs.strategies import STRATEGIES, RunSettings, build_graph
 from rag_jobs.config import parse_config
+from rag_jobs.data import check_dataset_spec
+from rag_jobs.models import check_model_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fine-tune the retriever and generator of a RAG pipeline, by every strategy of the paper.")
@@ -61,6 +63,13 @@ def load_settings(config: Optional[Path], overrides: dict[str, Any]) -> RunSetti
     return parse_config(RunSettings, data)
 
 
+def check_settings(settings: RunSettings) -> None:
+    """Fail fast, before anything is written, on a missing data file or an unknown model name."""
+    check_dataset_spec(settings.data.dataset)
+    check_model_name(settings.embedder, "embedder")
+    check_model_name(settings.generator, "generator")
+
+
 @app.command()
 def run(
     strategy: str = typer.Argument(..., help=f"one of: {', '.join(STRATEGIES)}"),
@@ -80,6 +89,7 @@ def run(
     try:
         settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
                                           "generator": generator, "device": device, "eval_limit": eval_limit})
+        check_settings(settings)
         graph = build_graph(strategy, settings, run_id)
         uri = store_uri_of(store)
         typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
@@ -93,8 +103,10 @@ def run(
     typer.echo(f"\nrun: {uri}/runs/{graph.run_id}")
     code = run_exit_code(outcomes)
     if code:
-        failed = [o.name for o in outcomes.values() if o.state == "failed"]
-        typer.echo(f"rag-jobs: error: steps failed: {', '.join(failed)}", err=True)
+        for o in outcomes.values():
+            if o.state == "failed":
+                detail = o.error or f"exit code {o.exit_code}"
+                typer.echo(f"rag-jobs: error: step {o.name} failed: {detail}", err=True)
         raise typer.Exit(code)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rag_jobs.errors import ConfigError
 
@@ -54,9 +54,93 @@ class EvaluateConfig(_Frozen):
     skip_generation: bool = Field(False, description="retrieval metrics only (no generator)")
 
 
+class ValidationConfig(_Frozen):
+    split: str = Field("validation", pattern="^(train|validation|test)$", description="split scored after training")
+    limit: int | None = Field(None, gt=0, description="score at most this many questions")
+    select_by: str = Field("em", pattern="^(em|recall)$", description="em (F1 breaks ties, as the paper) or recall")
+    max_new_tokens: int = Field(24, gt=0, description="decoding budget for the EM/F1 validation")
+    batch_size: int = Field(8, gt=0, description="questions per generation batch")
+
+
+class TrainConfig(_Frozen):
+    """What every fine-tuning step shares: the loop settings and the validation that scores a grid child."""
+
+    lr: float = Field(..., description="learning rate of the trained model(s) (embedder lr in joint steps)")
+    epochs: int = Field(1, gt=0, description="passes over the training split (the paper: 1)")
+    batch_size: int = Field(8, gt=0, description="questions per micro-batch (the paper: 8)")
+    grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps")
+    train_limit: int | None = Field(None, gt=0, description="use at most this many training questions")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null = none")
+    checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0 = none)")
+    log_every: int = Field(5, gt=0, description="optimizer steps between progress lines")
+    seed: int = Field(0, description="data order and dropout")
+    device: str = Field("auto", description="auto, cpu or cuda")
+    k: int = Field(5, gt=0, le=50, description="retrieved documents per question")
+    tau: float = Field(0.05, gt=0, description="temperature of the document prior softmax(s / tau)")
+    generator: str = Field("smollm2-135m", description="base generator")
+    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="4-bit NF4 base on CUDA (QLoRA)")
+    lora_r: int = Field(16, gt=0, description="LoRA rank (the paper: 16)")
+    lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator")
+    max_prompt_tokens: int = Field(768, gt=16, description="training prompts are shortened to fit")
+    max_answer_tokens: int = Field(32, gt=0, description="answers are cut to this many tokens")
+    gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="how a grid child is scored")
+
+    @field_validator("lr")
+    @classmethod
+    def _lr_positive(cls, v: float) -> float:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError("learning rate must be a finite number > 0")
+        return v
+
+
+class FinetuneEmbedConfig(TrainConfig):
+    scale: float = Field(20.0, gt=0, description="MNRL similarity scale (1 / tau)")
+    cached: bool = Field(False, description="GradCache-style cached MNRL: large batches in small chunks")
+    mini_batch_size: int = Field(8, gt=0, description="chunk size of the cached variant")
+
+
+class FinetuneGenConfig(TrainConfig):
+    pass
+
+
+class JointConfig(TrainConfig):
+    lr: float | None = Field(None, description="embedder lr (train=embedder|both) or generator lr (train=generator)")
+    train: str = Field("both", pattern="^(generator|embedder|both)$", description="which model(s) train")
+    loss: str = Field("token", pattern="^(token|sequence)$", description="RAG-Token or RAG-Sequence marginal")
+    gen_lr: float | None = Field(None, gt=0, description="generator learning rate when train=both")
+    lrs_from_inputs: bool = Field(False, description="take lr / gen_lr from the selections given as inputs")
+
+    @field_validator("lr")
+    @classmethod
+    def _lr_positive(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError("learning rate must be a finite number > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _lr_known(self) -> JointConfig:
+        if not self.lrs_from_inputs and self.lr is None:
+            raise ValueError("lr is required unless lrs_from_inputs is true")
+        if not self.lrs_from_inputs and self.train == "both" and self.gen_lr is None:
+            raise ValueError("gen_lr is required when train=both")
+        return self
+
+
+class SelectConfig(_Frozen):
+    select_by: str = Field("em", pattern="^(em|recall)$", description="validation metric that picks the child")
+    role: str = Field("model", description="what is selected (for messages)")
+
+
 STEP_CONFIGS: dict[str, type[_Frozen]] = {
     "build-index": BuildIndexConfig,
     "evaluate": EvaluateConfig,
+    "finetune-embed": FinetuneEmbedConfig,
+    "finetune-gen": FinetuneGenConfig,
+    "joint": JointConfig,
+    "select": SelectConfig,
 }
 
 

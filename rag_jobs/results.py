@@ -45,7 +45,7 @@ def collect_rows(store, graph: Graph) -> list[ResultRow]:
         steps = _ancestors(graph, s.name) | {s.name}
         ft = [manifests[n] for n in steps if graph.step(n).kind in TRAINING_KINDS and manifests[n] is not None]
         finetune_s = sum(x.wall_s or 0.0 for x in ft)
-        accel = sum((x.wall_s or 0.0) * int((x.device or {}).get("count", 1)) for x in ft) / 3600
+        accel = sum((x.wall_s or 0.0) * max(1, x.device.count if x.device else 1) for x in ft) / 3600
         total = sum((manifests[n].wall_s or 0.0) for n in steps if manifests[n] is not None)
         rows.append(ResultRow(s.label, s.name, dict(m.metrics), finetune_s, accel, total))
     return rows

@@ -13,6 +13,7 @@ import errno
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -217,6 +218,14 @@ def _create_exclusive(final: Path, source: Path) -> bool:
     return True
 
 
+def _open_local(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a local source file for reading; StoreError naming it if that fails."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise StoreError(f"cannot read local file {os.fspath(path)!r}: {exc.strerror or exc}") from exc
+
+
 class LocalStore:
     """A store in a local folder; writes are atomic (temp file + fsync + os.replace)."""
 
@@ -259,11 +268,7 @@ class LocalStore:
 
     def put_file(self, key: str, local_path: str | os.PathLike[str]) -> None:
         final = self._path(key)
-        try:
-            src = open(local_path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise StoreError(f"cannot read local file {os.fspath(local_path)!r}: {exc.strerror}") from exc
-        with src, self._errors("write", key):
+        with _open_local(local_path) as src, self._errors("write", key):
             _write_atomic(final, lambda fh: shutil.copyfileobj(src, fh, _COPY_BUFFER))
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -425,8 +430,8 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self._uri = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-            "AWS_ENDPOINT_URL"
+        self.endpoint_url = (
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         )
         self._client = client if client is not None else self._make_client(max_attempts)
         self._transfer = TransferConfig(
@@ -435,6 +440,16 @@ class S3Store:
             max_concurrency=max_concurrency,
         )
         self._bucket_checked = False
+        self._uploads_lock = threading.Lock()
+        self._uploads: dict[str, set[str]] = {}  # key -> multipart upload ids started by put_file
+        self._client.meta.events.register("after-call.s3.CreateMultipartUpload", self._record_upload)
+
+    def _record_upload(self, parsed: Any = None, **_: Any) -> None:
+        """Remember which multipart uploads boto3 starts, so a failed put_file can abort its own."""
+        if isinstance(parsed, dict) and parsed.get("Key") and parsed.get("UploadId"):
+            with self._uploads_lock:
+                if parsed["Key"] in self._uploads:
+                    self._uploads[parsed["Key"]].add(str(parsed["UploadId"]))
 
     def _make_client(self, max_attempts: int | None) -> Any:
         import boto3
@@ -489,6 +504,7 @@ class S3Store:
             ClientError,
             ConnectionClosedError,
             EndpointConnectionError,
+            IncompleteReadError,
             NoCredentialsError,
             PartialCredentialsError,
             ReadTimeoutError,
@@ -511,6 +527,10 @@ class S3Store:
                 return ArtifactNotFound(f"{where} not found")
             if code in _CREDENTIAL_CODES:
                 return StoreError(f"{head}: {_CREDENTIAL_CODES[code]} ({code})")
+            if code == "NotImplemented" or status == 501:
+                return StoreError(
+                    f"{head}: the server does not support this request ({code or status}: {detail})"
+                )
             if code in _TRANSIENT_CODES or status == 429 or status >= 500:
                 return TransientError(f"{head}: {code or status} after retries: {detail}")
             return StoreError(f"{head}: {code or status}: {detail}")
@@ -519,7 +539,9 @@ class S3Store:
         if isinstance(inner, EndpointConnectionError):
             endpoint = self.endpoint_url or "the AWS endpoint"
             return StoreError(f"{head}: cannot connect to {endpoint} after retries ({_one_line(inner)})")
-        if isinstance(inner, ReadTimeoutError | ConnectionClosedError | ResponseStreamingError):
+        if isinstance(
+            inner, ReadTimeoutError | ConnectionClosedError | ResponseStreamingError | IncompleteReadError
+        ):
             return TransientError(f"{head}: connection dropped after retries ({_one_line(inner)})")
         return StoreError(f"{head}: {type(inner).__name__}: {_one_line(inner)}")
 
@@ -538,8 +560,11 @@ class S3Store:
     def _not_found(self, key: str) -> ArtifactNotFound:
         """A HEAD 404 can mean a missing bucket: check the bucket once, then report the key."""
         if not self._bucket_checked:
-            with self._errors("access", None):
-                self._client.head_bucket(Bucket=self.bucket)
+            try:
+                with self._errors("access", None):
+                    self._client.head_bucket(Bucket=self.bucket)
+            except ArtifactNotFound as exc:
+                raise StoreError(f"cannot access {self._uri}: bucket {self.bucket!r} does not exist") from exc
             self._bucket_checked = True
         return ArtifactNotFound(f"{self._uri}/{key} not found")
 
@@ -558,28 +583,26 @@ class S3Store:
         path = os.fspath(local_path)
         if not os.path.isfile(path):
             raise StoreError(f"cannot read local file {path!r}: not a file")
-        started = time.time()
+        with self._uploads_lock:
+            self._uploads.setdefault(full, set())
         try:
             with self._errors("upload", key):
                 self._client.upload_file(path, self.bucket, full, Config=self._transfer)
         except BaseException:
-            # boto3 aborts a failed multipart upload itself; make sure, so no parts linger.
-            self._abort_uploads_of(full, since=started - 60)
+            # boto3 aborts a failed multipart upload itself; make sure, so no parts linger
+            # (if this abort fails too, abort_orphan_uploads() cleans up later).
+            self._abort_uploads(full)
             raise
+        finally:
+            with self._uploads_lock:
+                self._uploads.pop(full, None)
 
-    def _abort_uploads_of(self, full_key: str, *, since: float) -> None:
-        with contextlib.suppress(Exception):
-            listing = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=full_key)
-            for upload in listing.get("Uploads", []):
-                initiated = upload.get("Initiated")
-                if upload.get("Key") != full_key:
-                    continue
-                if isinstance(initiated, datetime) and initiated.timestamp() < since:
-                    continue
-                with contextlib.suppress(Exception):
-                    self._client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=full_key, UploadId=upload["UploadId"]
-                    )
+    def _abort_uploads(self, full_key: str) -> None:
+        with self._uploads_lock:
+            upload_ids = sorted(self._uploads.get(full_key, ()))
+        for upload_id in upload_ids:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full(key)
@@ -683,9 +706,10 @@ class S3Store:
                 errors = response.get("Errors", [])
                 if errors:
                     first = errors[0]
+                    detail = _one_line(first.get("Message", ""))
                     raise StoreError(
                         f"cannot delete {self._uri}/{folder}: {len(errors)} object(s) failed, "
-                        f"first {first.get('Key')!r}: {first.get('Code')} {_one_line(first.get('Message', ''))}"
+                        f"first {first.get('Key')!r}: {first.get('Code')} {detail}"
                     )
                 deleted += len(objects)
         return deleted

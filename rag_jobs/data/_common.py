@@ -335,6 +335,11 @@ class DatasetBuilder:
             return
         self._passages[passage.id] = passage
 
+    @property
+    def n_passages(self) -> int:
+        """Passages kept so far (non-empty, duplicates merged)."""
+        return len(self._passages)
+
     def add_example(self, example: Example, where: Where) -> None:
         first = self._example_where.get(example.id)
         if first is not None:
@@ -359,7 +364,8 @@ class DatasetBuilder:
                 else:
                     in_corpus = f" ({corpus_source})" if corpus_source else ""
                     raise self._example_where[ex.id].error(
-                        f"gold passage id {shown(gid)} of question {shown(ex.id)} is not in the corpus{in_corpus}"
+                        f"gold passage id {shown(gid)} of question {shown(ex.id)} "
+                        f"is not in the corpus{in_corpus}"
                     )
             if len(kept) != len(ex.gold_passage_ids):
                 ex = Example(ex.id, ex.question, ex.answers, tuple(kept))
@@ -375,8 +381,8 @@ class DatasetBuilder:
             "passage_duplicates_merged": 0,
             "gold_ids_dropped_empty": 0,
         }
-        full_meta.update(self.counts)
         full_meta.update(meta)
+        full_meta.update(self.counts)
         return Dataset(
             name=self.name,
             examples=examples,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -15,32 +14,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rag_jobs import __version__
+from rag_jobs import __version__, interrupts
 from rag_jobs.artifacts import (
     RunRef,
     StepRef,
     commit_dir,
-    fetch_step,
+    fetch_manifest,
     open_store,
     parse_run_uri,
     read_manifest,
 )
-from rag_jobs.artifacts.layout import graph_key
+
 from rag_jobs.config import step_config
-from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError, TransientError
+from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError
 from rag_jobs.models.device import device_kind, resolve_device
 from rag_jobs.models.generator import cache_dir
 from rag_jobs.progress import log
 from rag_jobs.strategies.graph import Graph, StepSpec
 
 
-class Preempted(TransientError):
-    """SIGTERM (node drain, preemption): exit 1 so the Job retries and the step resumes."""
-
-
 def load_graph(store, run: RunRef) -> Graph:
     try:
-        text = store.get_bytes(graph_key(run)).decode("utf-8")
+        text = store.get_bytes(run.graph_key).decode("utf-8")
     except RagJobsError as exc:
         raise ConfigError(f"run {run.run_id!r} has no readable graph.json in {store.uri}: {exc}") from exc
     return Graph.from_json(text)
@@ -52,6 +47,7 @@ class StepContext:
     def __init__(self, store, run: RunRef, graph: Graph, spec: StepSpec, cfg: Any, out_dir: Path):
         self.store, self.run, self.graph, self.spec, self.cfg = store, run, graph, spec, cfg
         self.out_dir = out_dir
+        self.work_dir = out_dir.parent / f"{out_dir.name}-work"  # scratch (checkpoint staging), not committed
         self.label = spec.name
         self.extra: dict[str, Any] = {}
         self._device: str | None = None
@@ -71,18 +67,27 @@ class StepContext:
         return role in self.spec.inputs
 
     def input_manifest(self, role: str):
+        """The manifest of an input; a selection step stands for the grid child it selected."""
         ref = self.input_step(role)
-        manifest = read_manifest(self.store, ref)
-        if manifest is None:
-            raise ConfigError(f"input {role!r} (step {ref.step!r}) of {self.spec.name!r} is not committed yet")
-        return manifest
+        for _ in range(4):
+            manifest = read_manifest(self.store, ref)
+            if manifest is None:
+                raise ConfigError(f"input {role!r} (step {ref.step!r}) of {self.spec.name!r} is not committed")
+            selected = (manifest.extra or {}).get("selected")
+            if not selected:
+                return manifest
+            ref = StepRef(self.run.run_id, selected)
+        raise ConfigError(f"input {role!r} of {self.spec.name!r}: selection chain too deep")
+
+    def resolved_input(self, role: str) -> str:
+        """The step name that actually holds an input's files (a grid's selected child)."""
+        return self.input_manifest(role).step
 
     def input_dir(self, role: str, files: list[str] | None = None) -> Path:
         """Download (and verify) a committed input step into the local cache; returns its folder."""
         manifest = self.input_manifest(role)
-        ref = self.input_step(role)
-        dest = cache_dir() / "artifacts" / _safe(self.store.uri) / ref.run_id / ref.step / manifest.attempt
-        return fetch_step(self.store, ref, dest, files=files)
+        dest = cache_dir() / "artifacts" / _safe(self.store.uri) / manifest.run_id / manifest.step / manifest.attempt
+        return fetch_manifest(self.store, manifest, dest, files=files)
 
     def log(self, message: str) -> None:
         log(self.label, message)
@@ -92,17 +97,13 @@ def _safe(uri: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in uri)[-80:]
 
 
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    raise Preempted("received SIGTERM (preemption or cancel); the step will resume from its last checkpoint")
-
-
 def run_step(kind: str, body: Callable[[StepContext], dict], argv: list[str] | None = None) -> int:
     """Parse `--run URI --step NAME`, run the body once, commit; returns the process exit code."""
     parser = argparse.ArgumentParser(prog=kind, description=f"rag-jobs step entrypoint: {kind}")
     parser.add_argument("--run", required=True, help="run URI: <store-uri>/runs/<run-id>")
     parser.add_argument("--step", required=True, help="step name in the run's graph.json")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupts.install()
     try:
         return _run(kind, args.run, args.step, body)
     except AlreadyCommitted as exc:
@@ -131,9 +132,9 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
     if read_manifest(store, ref) is not None:
         log(step_name, "already committed; skipping")
         return 0
-    for dep in spec.deps:
-        if read_manifest(store, StepRef(run.run_id, dep)) is None:
-            raise ConfigError(f"step {step_name!r} needs {dep!r}, which is not committed yet")
+    missing = [d for d in spec.deps if read_manifest(store, StepRef(run.run_id, d)) is None]
+    if missing and (spec.needs == "all" or len(missing) == len(spec.deps)):
+        raise ConfigError(f"step {step_name!r} needs {', '.join(missing)}, not committed")
     cfg = step_config(kind, spec.config)
     work = cache_dir() / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,8 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
         inputs = {}
         for role, dep in spec.inputs.items():
             m = read_manifest(store, StepRef(run.run_id, dep))
-            inputs[role] = {"step": dep, "attempt": m.attempt if m else None, "config_hash": graph.step_hash(dep)}
+            if m is not None:
+                inputs[role] = {"step": dep, "attempt": m.attempt, "config_hash": graph.step_hash(dep)}
         meta = {
             "inputs": inputs,
             "config_hash": graph.step_hash(spec.name),
@@ -165,6 +167,7 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
         return 0
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(out_dir.parent / f"{out_dir.name}-work", ignore_errors=True)
 
 
 def env_flag(name: str) -> bool:

@@ -37,3 +37,11 @@ def load_embedder(name: str, device: str = "cpu"):
         return SentenceTransformer(path, device=device, trust_remote_code=False)
     except Exception as exc:  # hub errors, bad configs, corrupt weights
         raise ModelError(f"cannot load embedder {name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def embed_with_grad(model, texts: list[str]):
+    """Sentence embeddings with the autograd graph kept (sentence-transformers' encode() drops it)."""
+    features = model.tokenize(texts)
+    device = next(model.parameters()).device
+    features = {k: v.to(device) for k, v in features.items()}
+    return model(features)["sentence_embedding"]  # (B, D)

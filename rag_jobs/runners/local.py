@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from rag_jobs.artifacts import RunRef, StepRef, open_store, read_manifest
-from rag_jobs.artifacts.layout import graph_key, run_uri
+from rag_jobs.artifacts.layout import run_uri
 from rag_jobs.errors import ConfigError
 from rag_jobs.progress import fmt_duration, log
 from rag_jobs.strategies.graph import Graph, StepSpec
@@ -31,6 +31,7 @@ class StepOutcome:
     state: str  # reused | done | failed | skipped
     exit_code: int | None = None
     wall_s: float = 0.0
+    error: str = ""  # the step's one-line error, when it failed
 
 
 def step_command(kind: str, run: str, step: str) -> list[str]:
@@ -40,7 +41,7 @@ def step_command(kind: str, run: str, step: str) -> list[str]:
 
 def publish_graph(store, graph: Graph) -> None:
     """Write graph.json once; an existing one must describe the same steps."""
-    key = graph_key(RunRef(graph.run_id))
+    key = RunRef(graph.run_id).graph_key
     text = graph.to_json().encode()
     if store.put_bytes_if_absent(key, text):
         return
@@ -52,10 +53,12 @@ def publish_graph(store, graph: Graph) -> None:
                           "pick another --run-id")
 
 
-def _pump(proc: subprocess.Popen, name: str) -> None:
+def _pump(proc: subprocess.Popen, name: str, errors: dict[str, str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip("\n")
+        if ": error: " in line:
+            errors[name] = line.split(": error: ", 1)[1]
         if line.startswith("["):
             print(line, flush=True)
         else:
@@ -71,18 +74,20 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
     pending: list[StepSpec] = graph.topo_order()
     running: dict[str, tuple[subprocess.Popen, threading.Thread, float]] = {}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    errors: dict[str, str] = {}
     total = len(pending)
     while pending or running:
         for spec in list(pending):
             if len(running) >= max_parallel:
                 break
             states = [outcomes.get(d) for d in spec.deps]
-            if any(o is not None and o.state in ("failed", "skipped") for o in states):
+            if any(o is None for o in states):
+                continue
+            ok = [o for o in states if o.state in ("reused", "done")]
+            if (spec.needs == "all" and len(ok) < len(states)) or (states and not ok):
                 outcomes[spec.name] = StepOutcome(spec.name, "skipped")
                 log("run", f"skip {spec.name}: a dependency failed")
                 pending.remove(spec)
-                continue
-            if not all(o is not None and o.state in ("reused", "done") for o in states):
                 continue
             pending.remove(spec)
             if read_manifest(store, StepRef(graph.run_id, spec.name)) is not None:
@@ -94,7 +99,7 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
                 step_command(spec.kind, uri, spec.name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True, env=env, bufsize=1,
             )
-            pump = threading.Thread(target=_pump, args=(proc, spec.name), daemon=True)
+            pump = threading.Thread(target=_pump, args=(proc, spec.name, errors), daemon=True)
             pump.start()
             running[spec.name] = (proc, pump, time.perf_counter())
         for name, (proc, pump, t0) in list(running.items()):
@@ -105,7 +110,7 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
             wall = time.perf_counter() - t0
             del running[name]
             state = "done" if code == 0 else "failed"
-            outcomes[name] = StepOutcome(name, state, code, wall)
+            outcomes[name] = StepOutcome(name, state, code, wall, errors.get(name, ""))
             log("run", f"{state} {name} in {fmt_duration(wall)}" + ("" if code == 0 else f" (exit code {code})"))
         if running:
             time.sleep(0.2)

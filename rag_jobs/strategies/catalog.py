@@ -1,18 +1,30 @@
-"""Each strategy of the paper as a graph of steps."""
+"""Each strategy of the paper as a graph of steps (pure data: nothing here runs a model)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from rag_jobs.config import BuildIndexConfig, DataConfig, EvaluateConfig, _Frozen, parse_config
+from rag_jobs.config import (
+    BuildIndexConfig,
+    DataConfig,
+    EvaluateConfig,
+    FinetuneEmbedConfig,
+    FinetuneGenConfig,
+    JointConfig,
+    SelectConfig,
+    _Frozen,
+    parse_config,
+)
 from rag_jobs.errors import ConfigError
 from rag_jobs.strategies.graph import Graph, StepSpec, canonical_hash
 
+PAPER_LR_GRID = (1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
+
 
 class RunSettings(_Frozen):
-    """What a user sets for a run (CLI flags or a jobs/*.yaml file); steps derive their configs from it."""
+    """What a user sets for a run (flags or a jobs/*.yaml file); every step derives its config from it."""
 
     data: DataConfig = Field(default_factory=DataConfig, description="dataset, limit, seed, split")
     embedder: str = Field("minilm", description="base embedder")
@@ -21,37 +33,158 @@ class RunSettings(_Frozen):
     device: str = Field("auto", description="auto, cpu or cuda")
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights")
     evaluate: dict[str, Any] = Field(default_factory=dict, description="overrides of the evaluate step config")
+    train: dict[str, Any] = Field(default_factory=dict, description="overrides of every training step config")
+    embed_lr_grid: tuple[float, ...] = Field(PAPER_LR_GRID, description="learning rates tried for the embedder")
+    gen_lr_grid: tuple[float, ...] = Field(PAPER_LR_GRID, description="learning rates tried for the generator")
+    embed_lr: float | None = Field(None, gt=0, description="a fixed embedder lr (no grid; joint strategies)")
+    gen_lr: float | None = Field(None, gt=0, description="a fixed generator lr (no grid; joint strategies)")
+    select_by: str = Field("em", pattern="^(em|recall)$", description="grid selection: em (F1 ties) or recall")
     gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
 
+    @field_validator("embed_lr_grid", "gen_lr_grid")
+    @classmethod
+    def _grid_positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(not (x > 0) for x in v):
+            raise ValueError(f"a learning-rate grid needs one or more values > 0, got {list(v)}")
+        return tuple(v)
 
-def _index_step(s: RunSettings) -> StepSpec:
-    cfg = parse_config(
-        BuildIndexConfig, {"data": s.data.model_dump(), "embedder": s.embedder, "index_factory": s.index_factory,
-                           "device": s.device},
-    )
-    return StepSpec(name="build-index", kind="build-index", config=cfg.model_dump(mode="json"), gpus=1)
+    def embed_grid(self) -> tuple[float, ...]:
+        return (self.embed_lr,) if self.embed_lr else self.embed_lr_grid
 
-
-def _evaluate_step(s: RunSettings, name: str, inputs: dict[str, str], label: str) -> StepSpec:
-    base = {"generator": s.generator, "quantization": s.quantization, "device": s.device}
-    cfg = parse_config(EvaluateConfig, {**base, **s.evaluate})
-    return StepSpec(name=name, kind="evaluate", config=cfg.model_dump(mode="json"), inputs=inputs, gpus=1,
-                    label=label)
+    def gen_grid(self) -> tuple[float, ...]:
+        return (self.gen_lr,) if self.gen_lr else self.gen_lr_grid
 
 
-def baseline(s: RunSettings) -> list[StepSpec]:
-    return [_index_step(s), _evaluate_step(s, "evaluate", {"index": "build-index"}, "No Ft.")]
+def lr_tag(lr: float) -> str:
+    return f"lr-{lr:.0e}".replace("+", "")
 
 
-STRATEGIES = {"baseline": baseline}
+class _Builder:
+    """Builds the steps of one or more strategies, sharing steps by name."""
+
+    def __init__(self, s: RunSettings):
+        self.s = s
+        self.steps: dict[str, StepSpec] = {}
+
+    def add(self, spec: StepSpec) -> str:
+        self.steps.setdefault(spec.name, spec)
+        return spec.name
+
+    def index(self) -> str:
+        s = self.s
+        cfg = parse_config(BuildIndexConfig, {"data": s.data.model_dump(), "embedder": s.embedder,
+                                               "index_factory": s.index_factory, "device": s.device})
+        return self.add(StepSpec("build-index", "build-index", cfg.model_dump(mode="json"), gpus=1))
+
+    def evaluate(self, name: str, label: str, **inputs: str) -> str:
+        s = self.s
+        cfg = parse_config(EvaluateConfig, {"generator": s.generator, "quantization": s.quantization,
+                                            "device": s.device, **s.evaluate})
+        return self.add(StepSpec(name, "evaluate", cfg.model_dump(mode="json"),
+                                 {"index": self.index(), **inputs}, gpus=1, label=label))
+
+    def _train_cfg(self, model: type[_Frozen], lr: float | None, **extra: Any) -> dict:
+        s = self.s
+        train = dict(s.train)
+        val = {"select_by": s.select_by, **train.pop("validation", {})}
+        base = {"generator": s.generator, "quantization": s.quantization, "device": s.device, "seed": s.data.seed}
+        cfg = parse_config(model, {**base, **train, "validation": val, "lr": lr, **extra})
+        return cfg.model_dump(mode="json")
+
+    def grid(self, prefix: str, kind: str, model: type[_Frozen], lrs, select: str, inputs: dict[str, str],
+             **extra: Any) -> str:
+        children = {}
+        for i, lr in enumerate(lrs):
+            name = f"{prefix}.{lr_tag(lr)}"
+            self.add(StepSpec(name, kind, self._train_cfg(model, lr, **extra), {"index": self.index(), **inputs},
+                              gpus=self.s.gpus))
+            children[f"child-{i:02d}"] = name
+        cfg = parse_config(SelectConfig, {"select_by": self.s.select_by, "role": prefix})
+        return self.add(StepSpec(select, "select", cfg.model_dump(mode="json"), children, needs="any"))
+
+    def embed_grid(self) -> str:
+        return self.grid("finetune-embed", "finetune-embed", FinetuneEmbedConfig, self.s.embed_grid(),
+                         "select-embed", {})
+
+    def gen_grid(self) -> str:
+        return self.grid("finetune-gen", "finetune-gen", FinetuneGenConfig, self.s.gen_grid(), "select-gen", {})
+
+    def two_phase(self) -> tuple[str, str]:
+        phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
+                           train="generator")
+        phase2 = self.grid("phase2-embed", "joint", JointConfig, self.s.embed_grid(), "select-phase2",
+                           {"generator": phase1}, train="embedder")
+        return phase1, phase2
+
+    def joint(self, loss: str, from_two_phase: bool) -> str:
+        name = f"joint-{loss}"
+        if from_two_phase:
+            phase1, phase2 = self.two_phase()
+            cfg = self._train_cfg(JointConfig, None, train="both", loss=loss, lrs_from_inputs=True)
+            inputs = {"index": self.index(), "lr-embedder": phase2, "lr-generator": phase1}
+        else:
+            if self.s.embed_lr is None or self.s.gen_lr is None:
+                raise ConfigError(f"rag-{loss} needs both learning rates: --embed-lr and --gen-lr, or --from-run "
+                                  "<a finished two-phase run> (as the paper takes them from two-phase)")
+            cfg = self._train_cfg(JointConfig, self.s.embed_lr, train="both", loss=loss, gen_lr=self.s.gen_lr)
+            inputs = {"index": self.index()}
+        return self.add(StepSpec(name, "joint", cfg, inputs, gpus=self.s.gpus))
+
+
+def _baseline(b: _Builder, in_compare: bool = False) -> None:
+    b.evaluate("evaluate", "No Ft.")
+
+
+def _ft_embed(b: _Builder, in_compare: bool = False) -> None:
+    b.evaluate("evaluate-ft-embed", "Ft. Embed.", embedder=b.embed_grid())
+
+
+def _ft_gen(b: _Builder, in_compare: bool = False) -> None:
+    b.evaluate("evaluate-ft-gen", "Ft. Gen.", generator=b.gen_grid())
+
+
+def _independent(b: _Builder, in_compare: bool = False) -> None:
+    b.evaluate("evaluate-independent", "Indp.", embedder=b.embed_grid(), generator=b.gen_grid())
+
+
+def _two_phase(b: _Builder, in_compare: bool = False) -> None:
+    phase1, phase2 = b.two_phase()
+    b.evaluate("evaluate-two-phase", "2-Phase", embedder=phase2, generator=phase1)
+
+
+def _rag(loss: str, label: str):
+    def build(b: _Builder, in_compare: bool = False) -> None:
+        joint = b.joint(loss, from_two_phase=in_compare)
+        b.evaluate(f"evaluate-rag-{loss}", label, embedder=joint, generator=joint)
+
+    return build
+
+
+STRATEGIES = {
+    "baseline": _baseline,
+    "ft-embed": _ft_embed,
+    "ft-gen": _ft_gen,
+    "independent": _independent,
+    "two-phase": _two_phase,
+    "rag-sequence": _rag("sequence", "RAG-Seq."),
+    "rag-token": _rag("token", "RAG-Tok."),
+}
+COMPARE_ORDER = ["baseline", "ft-embed", "ft-gen", "independent", "two-phase", "rag-sequence", "rag-token"]
+ALL_STRATEGIES = [*STRATEGIES, "compare"]
 
 
 def build_graph(strategy: str, settings: RunSettings, run_id: str | None = None) -> Graph:
-    """The graph of a strategy; the default run id is derived from the strategy and settings."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    steps = STRATEGIES[strategy](settings)
-    settings_json = settings.model_dump(mode="json")
+    """The graph of a strategy; the default run id is derived from the strategy and the step configs."""
+    b = _Builder(settings)
+    if strategy == "compare":
+        for name in COMPARE_ORDER:
+            STRATEGIES[name](b, in_compare=True)
+    elif strategy in STRATEGIES:
+        STRATEGIES[strategy](b)
+    else:
+        raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(ALL_STRATEGIES)}")
+    steps = list(b.steps.values())
     if run_id is None:
-        run_id = f"{strategy}-{canonical_hash({'strategy': strategy, 'steps': [s.config for s in steps]})[:10]}"
-    return Graph(run_id=run_id, strategy=strategy, steps=steps, settings=settings_json)
+        digest = canonical_hash({"strategy": strategy, "steps": [[s.name, s.config, s.inputs] for s in steps]})
+        run_id = f"{strategy}-{digest[:10]}"
+    return Graph(run_id=run_id, strategy=strategy, steps=steps, settings=settings.model_dump(mode="json"))

@@ -28,6 +28,7 @@ class StepSpec:
     inputs: dict[str, str] = field(default_factory=dict)
     gpus: int = 0
     label: str = ""  # for reports, e.g. the strategy row a final evaluate belongs to
+    needs: str = "all"  # "all" inputs committed, or "any" (a grid selection survives failed children)
 
     @property
     def deps(self) -> list[str]:

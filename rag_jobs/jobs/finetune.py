@@ -1,0 +1,92 @@
+"""What the three fine-tuning entrypoints share: checkpoints in the store, training data, validation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from rag_jobs.artifacts import StepRef, commit_checkpoint, fetch_checkpoint, latest_checkpoint, prune_checkpoints
+from rag_jobs.data.records import Example
+from rag_jobs.index import FaissRetriever, load_index
+from rag_jobs.jobs.common import StepContext
+from rag_jobs.jobs.scoring import score_examples
+from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
+from rag_jobs.training import LoopConfig
+from rag_jobs.training.distributed import DistInfo
+
+
+class StoreCheckpoints:
+    """CheckpointIO over the artifact store: each checkpoint is committed like a step (manifest last)."""
+
+    def __init__(self, ctx: StepContext, keep: int = 2):
+        self.ctx, self.keep = ctx, keep
+        self.ref = StepRef(ctx.run.run_id, ctx.spec.name)
+
+    def save(self, n: int, folder: Path) -> None:
+        commit_checkpoint(self.ctx.store, self.ref, n, folder, meta={"extra": {"step": n}})
+        prune_checkpoints(self.ctx.store, self.ref, keep=self.keep)
+        shutil.rmtree(folder, ignore_errors=True)
+        self.ctx.log(f"checkpoint {n} committed")
+
+    def latest(self, dest: Path) -> int | None:
+        found = latest_checkpoint(self.ctx.store, self.ref)
+        if found is None:
+            return None
+        n, _ = found
+        fetch_checkpoint(self.ctx.store, self.ref, n, dest)
+        return n
+
+
+def loop_config(cfg) -> LoopConfig:
+    return LoopConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                      max_grad_norm=cfg.max_grad_norm, warmup_ratio=cfg.warmup_ratio,
+                      checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every, seed=cfg.seed,
+                      max_steps=cfg.max_steps)
+
+
+def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example], list[Example]]:
+    """The index, the training questions (train_limit applied) and the validation questions."""
+    index_dir = ctx.input_dir("index")
+    retriever = load_index(index_dir)
+    splits = read_splits(index_dir / SPLITS_FILE)
+    train = splits.train[: ctx.cfg.train_limit] if ctx.cfg.train_limit else splits.train
+    val = getattr(splits, ctx.cfg.validation.split)
+    if ctx.cfg.validation.limit:
+        val = val[: ctx.cfg.validation.limit]
+    return retriever, train, val
+
+
+def validate(ctx: StepContext, retriever, examples, embedder, generator) -> dict:
+    """Score a trained child on the validation split: EM/F1 (with the generator) and Recall@5."""
+    v = ctx.cfg.validation
+    gen = generator if v.select_by == "em" else None
+    with torch.no_grad():
+        _, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
+                                    max_prompt_tokens=ctx.cfg.max_prompt_tokens, batch_size=v.batch_size,
+                                    max_new_tokens=v.max_new_tokens, label=ctx.label)
+    ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
+    return {f"val_{k}": metrics[k] for k in ("em", "f1", "recall", "n") if k in metrics}
+
+
+def trainable_state(module: torch.nn.Module):
+    """Snapshot/restore closures over the parameters that require grad (LoRA weights, or the embedder)."""
+
+    def state() -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+
+    def load(sd: dict[str, torch.Tensor]) -> None:
+        params = dict(module.named_parameters())
+        with torch.no_grad():
+            for n, t in sd.items():
+                params[n].copy_(t.to(params[n].device, params[n].dtype))
+
+    return state, load
+
+
+def train_stats(result, dist: DistInfo) -> dict:
+    losses = result.losses
+    return {"train_steps": result.steps, "train_loss_first": losses[0] if losses else None,
+            "train_loss_last": losses[-1] if losses else None, "resumed_from": result.resumed_from,
+            "train_items_per_s": result.items_per_s, "world_size": dist.world_size}

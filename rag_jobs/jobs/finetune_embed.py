@@ -1,0 +1,87 @@
+"""`finetune-embed`: multiple-negatives ranking loss on (question, gold passage) pairs, documents frozen."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from rag_jobs.core.losses import mnrl_loss
+from rag_jobs.errors import DataError
+from rag_jobs.jobs.common import StepContext, run_step
+from rag_jobs.jobs.evaluate import EMBEDDER_DIR
+from rag_jobs.jobs.finetune import (
+    StoreCheckpoints,
+    load_training_data,
+    loop_config,
+    train_stats,
+    trainable_state,
+    validate,
+)
+from rag_jobs.models import load_embedder, load_generator
+from rag_jobs.models.embedder import embed_with_grad
+from rag_jobs.training import ParamGroup, train
+from rag_jobs.training.distributed import init_distributed
+
+
+def make_step_fn(model, cfg):
+    """Plain MNRL, or the cached variant: embeddings without grad, loss, then chunk-wise backward."""
+
+    def plain(batch):
+        q = embed_with_grad(model, [b[0] for b in batch])  # (B, D)
+        d = torch.stack([b[1] for b in batch]).to(q.device)  # (B, D) frozen index vectors
+        return mnrl_loss(q, d, scale=cfg.scale)
+
+    def cached(batch):
+        texts = [b[0] for b in batch]
+        d = torch.stack([b[1] for b in batch])  # (B, D)
+        chunks = [texts[i : i + cfg.mini_batch_size] for i in range(0, len(texts), cfg.mini_batch_size)]
+        with torch.no_grad():
+            q = torch.cat([embed_with_grad(model, c) for c in chunks])  # (B, D)
+        q = q.detach().requires_grad_(True)
+        loss = mnrl_loss(q, d.to(q.device), scale=cfg.scale)
+        (grad,) = torch.autograd.grad(loss, q)  # (B, D)
+        start = 0
+        for c in chunks:  # re-run each chunk with grad; only one chunk's activations live at a time
+            emb = embed_with_grad(model, c)  # (chunk, D)
+            (emb * grad[start : start + len(c)]).sum().div(cfg.grad_accum).backward()
+            start += len(c)
+        return loss.detach()
+
+    return cached if cfg.cached else plain
+
+
+def body(ctx: StepContext) -> dict:
+    cfg = ctx.cfg
+    dist = init_distributed()
+    retriever, train_ex, val_ex = load_training_data(ctx)
+    pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()))
+             for e in train_ex for g in e.gold_passage_ids if g in retriever._row]
+    if not pairs:
+        raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
+                        "this dataset has none: use ft-gen, two-phase or a joint strategy")
+    model = load_embedder(retriever.meta["embedder"], device=ctx.device)
+    model.train()
+    state, load = trainable_state(model)
+    result = train(label=ctx.label, items=pairs, step_fn=make_step_fn(model, cfg),
+                   groups=[ParamGroup("embedder", [p for p in model.parameters() if p.requires_grad], cfg.lr)],
+                   cfg=loop_config(cfg), trainable_state=state, load_trainable=load,
+                   checkpoints=StoreCheckpoints(ctx), work_dir=ctx.work_dir,
+                   dist_info=dist)
+    model.eval()
+    if not dist.is_main:
+        sys.exit(0)  # rank 0 validates and commits
+    model.save(str(ctx.out_dir / EMBEDDER_DIR))
+    generator = None
+    if cfg.validation.select_by == "em":
+        generator = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization)
+    return {**train_stats(result, dist), **validate(ctx, retriever, val_ex, model, generator), "lr": cfg.lr,
+            "pairs": len(pairs)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_step("finetune-embed", body, argv))
+
+
+if __name__ == "__main__":
+    main()

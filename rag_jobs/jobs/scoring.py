@@ -1,0 +1,66 @@
+"""End-to-end scoring shared by `evaluate` and the validation of grid children: retrieve, generate, score."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rag_jobs.core import metrics as M
+from rag_jobs.data.records import Example
+from rag_jobs.index import encode_texts
+from rag_jobs.models.generation import format_prompt, generate_answers
+from rag_jobs.progress import Progress
+
+
+def score_examples(
+    retriever,
+    examples: Sequence[Example],
+    embedder,
+    generator=None,
+    *,
+    k: int = 5,
+    recall_k: int = 5,
+    max_prompt_tokens: int = 1024,
+    batch_size: int = 8,
+    max_new_tokens: int = 24,
+    label: str = "score",
+) -> tuple[list[dict], dict]:
+    """Rows (one per question) and summary metrics; generation is skipped when `generator` is None."""
+    q_vecs = encode_texts(embedder, [e.question for e in examples])
+    result = retriever.search(q_vecs, max(k, recall_k))
+    labelled = any(e.gold_passage_ids for e in examples)
+    recall_name = f"recall@{recall_k}" if labelled else f"answer_recall@{recall_k}"
+    rows = []
+    for ex, ids in zip(examples, result.ids):
+        if labelled:
+            rec = M.recall_at_k(ids, ex.gold_passage_ids, recall_k) if ex.gold_passage_ids else math.nan
+        else:
+            rec = M.answer_recall_at_k([p.content for p in retriever.passages(ids)], ex.answers, recall_k)
+        rows.append({"id": ex.id, "question": ex.question, "answers": list(ex.answers), "retrieved": ids[:k],
+                     recall_name: rec})
+    if generator is not None:
+        model, tok = generator
+        prompts = [
+            format_prompt(tok, ex.question, [p.content for p in retriever.passages(r["retrieved"])],
+                          max_prompt_tokens=max_prompt_tokens)
+            for ex, r in zip(examples, rows)
+        ]
+        progress = Progress(label, "answered", len(prompts), unit="q")
+        preds = generate_answers(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                 progress=progress.update)
+        for ex, r, p in zip(examples, rows, preds):
+            r.update(prediction=p, em=M.exact_match(p, ex.answers), f1=M.token_f1(p, ex.answers))
+    return rows, summarize(rows, recall_name)
+
+
+def summarize(rows: list[dict], recall_name: str) -> dict:
+    """Means and bootstrap 95% intervals of EM, F1 and Recall@k over the rows."""
+    out: dict = {"n": len(rows), "recall_metric": recall_name}
+    for key, short in (("em", "em"), ("f1", "f1"), (recall_name, "recall")):
+        values = [r[key] for r in rows if key in r]
+        if not values:
+            continue
+        out[short] = M.mean(values)
+        lo, hi = M.bootstrap_ci(values)
+        out[f"{short}_ci95"] = [lo, hi]
+    return out
