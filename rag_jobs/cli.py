@@ -10,14 +10,14 @@ import typer
 import yaml
 
 from rag_jobs.artifacts import open_store, parse_run_uri
+from rag_jobs.config import parse_config
+from rag_jobs.data import check_dataset_spec
 from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.jobs.common import load_graph
+from rag_jobs.models import check_model_name
 from rag_jobs.results import collect_rows, format_table
 from rag_jobs.runners.local import run_exit_code, run_graph
 from rag_jobs.strategies import STRATEGIES, RunSettings, build_graph
-from rag_jobs.config import parse_config
-from rag_jobs.data import check_dataset_spec
-from rag_jobs.models import check_model_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fine-tune the retriever and generator of a RAG pipeline, by every strategy of the paper.")

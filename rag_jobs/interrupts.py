@@ -16,7 +16,7 @@ class Preempted(TransientError):
 _state = {"deferred": False, "requested": False}
 
 
-def _handler(signum, frame):  # noqa: ARG001
+def _handler(signum, frame):
     if _state["deferred"]:
         _state["requested"] = True
         return

@@ -10,7 +10,7 @@ from typing import TextIO
 def fmt_duration(seconds: float) -> str:
     if seconds != seconds or seconds == float("inf"):
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     if h:

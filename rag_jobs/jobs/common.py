@@ -24,7 +24,6 @@ from rag_jobs.artifacts import (
     parse_run_uri,
     read_manifest,
 )
-
 from rag_jobs.config import step_config
 from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError
 from rag_jobs.models.device import device_kind, resolve_device

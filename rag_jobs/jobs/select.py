@@ -28,7 +28,7 @@ def _score(metrics: dict, by: str) -> tuple[float, ...]:
 def body(ctx: StepContext) -> dict:
     by = ctx.cfg.select_by
     curve, failed = [], []
-    for role, child in sorted(ctx.spec.inputs.items()):
+    for _role, child in sorted(ctx.spec.inputs.items()):
         m = read_manifest(ctx.store, StepRef(ctx.run.run_id, child))
         if m is None:
             failed.append(child)

@@ -37,7 +37,7 @@ def encode_prompt_answer(tokenizer, prompts: Sequence[str], answers: Sequence[st
     rows, labels = [], []
     for prompt, answer in zip(prompts, answers):
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        a = tokenizer(answer.strip(), add_special_tokens=False)["input_ids"][:max_answer_tokens] + [eos]
+        a = [*tokenizer(answer.strip(), add_special_tokens=False)["input_ids"][:max_answer_tokens], eos]
         rows.append(p + a)
         labels.append([-100] * len(p) + a)
     width = max(len(r) for r in rows)
