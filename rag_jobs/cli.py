@@ -17,7 +17,7 @@ from rag_jobs.jobs.common import load_graph
 from rag_jobs.models import check_model_name
 from rag_jobs.results import collect_rows, format_table
 from rag_jobs.runners.local import run_exit_code, run_graph
-from rag_jobs.strategies import STRATEGIES, RunSettings, build_graph
+from rag_jobs.strategies import ALL_STRATEGIES, RunSettings, build_graph
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fine-tune the retriever and generator of a RAG pipeline, by every strategy of the paper.")
@@ -58,9 +58,43 @@ def load_settings(config: Optional[Path], overrides: dict[str, Any]) -> RunSetti
             data["data"][key] = value
         elif key == "eval_limit":
             data.setdefault("evaluate", {})["limit"] = value
+        elif key in ("train_limit", "max_steps", "batch_size"):
+            data.setdefault("train", {})[key] = value
+        elif key == "val_limit":
+            data.setdefault("train", {}).setdefault("validation", {})["limit"] = value
+        elif key == "lr_grid":
+            grid = parse_lr_grid(value)
+            data["embed_lr_grid"] = grid
+            data["gen_lr_grid"] = grid
         else:
             data[key] = value
     return parse_config(RunSettings, data)
+
+
+def parse_lr_grid(text: str) -> list[float]:
+    """`1e-5,3e-5,1e-4` -> [1e-05, 3e-05, 0.0001]; ConfigError naming the bad value otherwise."""
+    out = []
+    for part in text.split(","):
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise ConfigError(f"--lr-grid value {part.strip()!r} is not a number") from None
+    return out
+
+
+def lrs_from_run(run: str) -> tuple[float, float]:
+    """The (embedder, generator) learning rates a finished two-phase run selected."""
+    from rag_jobs.artifacts import StepRef, read_manifest
+
+    store_uri, ref = parse_run_uri(run if "://" in run else store_uri_of(run))
+    st = open_store(store_uri)
+    found = {}
+    for step in ("select-phase2", "select-phase1"):
+        m = read_manifest(st, StepRef(ref.run_id, step))
+        if m is None:
+            raise ConfigError(f"--from-run {run}: step {step!r} is not committed (is it a finished two-phase run?)")
+        found[step] = float(m.metrics["lr"])
+    return found["select-phase2"], found["select-phase1"]
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -72,7 +106,7 @@ def check_settings(settings: RunSettings) -> None:
 
 @app.command()
 def run(
-    strategy: str = typer.Argument(..., help=f"one of: {', '.join(STRATEGIES)}"),
+    strategy: str = typer.Argument(..., help=f"one of: {', '.join(ALL_STRATEGIES)}"),
     dataset: Optional[str] = typer.Option(None, help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME"),
     store: str = typer.Option(DEFAULT_STORE, help="store URI (file:///path or s3://bucket/prefix) or a folder"),
     limit: Optional[int] = typer.Option(None, help="use at most this many questions (before splitting)"),
@@ -84,11 +118,26 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="a jobs/*.yaml run specification"),
     run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
     parallel: int = typer.Option(1, min=1, help="independent steps run at once"),
+    lr_grid: Optional[str] = typer.Option(None, help="comma-separated learning rates (default: the paper's nine)"),
+    embed_lr: Optional[float] = typer.Option(None, help="fix the embedder learning rate (no grid)"),
+    gen_lr: Optional[float] = typer.Option(None, help="fix the generator learning rate (no grid)"),
+    from_run: Optional[str] = typer.Option(None, help="take both learning rates from a finished two-phase run"),
+    select_by: Optional[str] = typer.Option(None, help="grid selection: em (the paper; F1 breaks ties) or recall"),
+    train_limit: Optional[int] = typer.Option(None, help="train on at most this many questions"),
+    val_limit: Optional[int] = typer.Option(None, help="score grid children on at most this many questions"),
+    max_steps: Optional[int] = typer.Option(None, help="stop each training step after this many optimizer steps"),
+    batch_size: Optional[int] = typer.Option(None, help="training batch size (the paper: 8)"),
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
     try:
+        if from_run is not None:
+            embed_lr, gen_lr = lrs_from_run(from_run)
         settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
-                                          "generator": generator, "device": device, "eval_limit": eval_limit})
+                                          "generator": generator, "device": device, "eval_limit": eval_limit,
+                                          "lr_grid": lr_grid, "embed_lr": embed_lr, "gen_lr": gen_lr,
+                                          "select_by": select_by, "train_limit": train_limit,
+                                          "val_limit": val_limit, "max_steps": max_steps,
+                                          "batch_size": batch_size})
         check_settings(settings)
         graph = build_graph(strategy, settings, run_id)
         uri = store_uri_of(store)

@@ -31,6 +31,12 @@ class Progress:
         self.start = time.perf_counter()
         self._last = -1e9
 
+    def __call__(self, done: int, total: int | None = None) -> None:
+        """Callback form `(done, total)` for loops that report their own total."""
+        if total is not None:
+            self.total = total
+        self.update(done)
+
     def update(self, done: int, extra: str = "") -> None:
         now = time.perf_counter()
         if done < self.total and now - self._last < self.every_s:

@@ -29,7 +29,7 @@ def body(ctx: StepContext) -> dict:
     model = load_embedder(cfg.embedder, device=ctx.device)
     progress = Progress(ctx.label, "encoded", len(corpus), unit="passages")
     meta = build_index(_dedup(corpus), model, ctx.out_dir, embedder_name=cfg.embedder, factory=cfg.index_factory,
-                       batch_size=cfg.batch_size, seed=cfg.data.seed, progress=progress.update)
+                       batch_size=cfg.batch_size, seed=cfg.data.seed, progress=progress)
     ctx.extra["dataset"] = {"name": ds.name, "has_context_labels": ds.has_context_labels, **ds.meta}
     return {"passages": meta["size"], "dim": meta["dim"], "passages_per_s": meta["passages_per_s"],
             "questions": len(splits.train) + len(splits.validation) + len(splits.test),

@@ -103,6 +103,7 @@ def run_step(kind: str, body: Callable[[StepContext], dict], argv: list[str] | N
     parser.add_argument("--step", required=True, help="step name in the run's graph.json")
     args = parser.parse_args(argv)
     interrupts.install()
+    quiet_libraries()
     try:
         return _run(kind, args.run, args.step, body)
     except AlreadyCommitted as exc:
@@ -167,6 +168,19 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         shutil.rmtree(out_dir.parent / f"{out_dir.name}-work", ignore_errors=True)
+
+
+def quiet_libraries() -> None:
+    """Keep step logs to progress lines: no tqdm bars from the hub, transformers or datasets."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
 
 
 def env_flag(name: str) -> bool:

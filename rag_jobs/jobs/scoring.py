@@ -47,7 +47,7 @@ def score_examples(
         ]
         progress = Progress(label, "answered", len(prompts), unit="q")
         preds = generate_answers(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 progress=progress.update)
+                                 progress=progress)
         for ex, r, p in zip(examples, rows, preds):
             r.update(prediction=p, em=M.exact_match(p, ex.answers), f1=M.token_f1(p, ex.answers))
     return rows, summarize(rows, recall_name)

@@ -36,8 +36,16 @@ def _convert_gguf(alias: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{alias}-", dir=target.parent))
     try:
+        import torch
+
         tok = AutoTokenizer.from_pretrained(source, gguf_file=filename)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=filename)
+        gguf_model = AutoModelForCausalLM.from_pretrained(source, gguf_file=filename)
+        # A GGUF-loaded model refuses save_pretrained: copy its dequantised weights into a plain model.
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict(), strict=True)
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         try:

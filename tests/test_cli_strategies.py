@@ -1,0 +1,66 @@
+"""Every fine-tuning strategy through the CLI, with tiny models: graphs run, grids select, rows fill."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TINY = ["--dataset", "demo", "--limit", "60", "--eval-limit", "4", "--train-limit", "8", "--val-limit", "4",
+        "--batch-size", "4", "--device", "cpu"]
+
+
+def rag_jobs(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rag_jobs.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture()
+def tiny(tiny_embedder, tiny_generator):
+    return [*TINY, "--embedder", tiny_embedder, "--generator", tiny_generator]
+
+
+def _manifest(store: Path, step: str) -> dict:
+    (run,) = list((store / "runs").iterdir())
+    return json.loads((run / step / "_MANIFEST.json").read_text())
+
+
+def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
+    store = tmp_path / "store"
+    res = rag_jobs("run", "two-phase", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    assert "2-Phase" in res.stdout
+    sel1, sel2 = _manifest(store, "select-phase1"), _manifest(store, "select-phase2")
+    assert sel1["extra"]["selected"].startswith("phase1-gen.lr-")
+    assert len(sel2["metrics"]["curve"]) == 2
+    ev = _manifest(store, "evaluate-two-phase")
+    assert ev["metrics"]["models"]["adapter"] == sel1["extra"]["selected"]
+    assert sel2["extra"]["selected"] in ev["metrics"]["models"]["embedder"]
+    (run,) = list((store / "runs").iterdir())
+
+    token_store = tmp_path / "store2"
+    res = rag_jobs("run", "rag-token", "--store", str(token_store), "--from-run", str(run), *tiny, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+    joint = _manifest(token_store, "joint-token")
+    assert joint["metrics"]["lr"] == sel2["metrics"]["lr"] and joint["metrics"]["gen_lr"] == sel1["metrics"]["lr"]
+    assert "RAG-Tok." in res.stdout
+
+
+def test_independent_with_a_failing_grid_child(tmp_path, tiny):
+    """A diverging child is reported by name; the selection keeps the others."""
+    store = tmp_path / "store"
+    res = rag_jobs("run", "independent", "--store", str(store), "--lr-grid", "1e-4,1e30", "--select-by", "recall",
+                   *tiny, cwd=tmp_path)
+    assert res.returncode != 0
+    assert "finetune-embed.lr-1e30" in res.stderr or "finetune-gen.lr-1e30" in res.stderr, res.stderr
+    sel = _manifest(store, "select-gen")
+    assert sel["extra"]["selected"] == "finetune-gen.lr-1e-04"
+    assert "Indp." in res.stdout
+
+
+def test_rag_sequence_needs_learning_rates(tmp_path, tiny):
+    res = rag_jobs("run", "rag-sequence", "--store", str(tmp_path / "s"), *tiny, cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and "--embed-lr" in res.stderr
