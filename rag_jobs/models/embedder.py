@@ -43,5 +43,5 @@ def embed_with_grad(model, texts: list[str]):
     """Sentence embeddings with the autograd graph kept (sentence-transformers' encode() drops it)."""
     features = model.tokenize(texts)
     device = next(model.parameters()).device
-    features = {k: v.to(device) for k, v in features.items()}
+    features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
     return model(features)["sentence_embedding"]  # (B, D)
