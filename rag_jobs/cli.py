@@ -15,6 +15,7 @@ from rag_jobs.data import check_dataset_spec
 from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.jobs.common import load_graph
 from rag_jobs.models import check_model_name
+from rag_jobs.report import order_rows
 from rag_jobs.results import collect_rows, format_table
 from rag_jobs.runners.local import run_exit_code, run_graph
 from rag_jobs.strategies import ALL_STRATEGIES, RunSettings, build_graph
@@ -148,7 +149,7 @@ def run(
         _fail(exc)
         return
     typer.echo("")
-    typer.echo(format_table(rows) if rows else "(no results)")
+    typer.echo(format_table(order_rows(rows)) if rows else "(no results)")
     typer.echo(f"\nrun: {uri}/runs/{graph.run_id}")
     code = run_exit_code(outcomes)
     if code:
@@ -175,6 +176,30 @@ def status(run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-i
             typer.echo(f"{s.name:40s} {state:10s} {wall:>10s}")
     except RagJobsError as exc:
         _fail(exc)
+
+
+@app.command()
+def report(
+    runs: list[str] = typer.Argument(..., help="run URIs: <store-uri>/runs/<run-id> (several are merged)"),
+    out: Path = typer.Option(Path("report"), help="folder for table.md, table.csv, figure.png, lr_curves.png"),
+) -> None:
+    """The paper's table (Markdown + CSV), a Figure-2-style PNG and the learning-rate curves."""
+    from rag_jobs.report import markdown_table, order_rows, write_report
+
+    try:
+        loaded = []
+        for run_arg in runs:
+            store_uri, ref = parse_run_uri(run_arg if "://" in run_arg else store_uri_of(run_arg))
+            st = open_store(store_uri)
+            loaded.append((st, load_graph(st, ref)))
+        paths = write_report(loaded, out)
+        rows = order_rows([r for st, g in loaded for r in collect_rows(st, g)])
+    except RagJobsError as exc:
+        _fail(exc)
+        return
+    typer.echo(markdown_table(rows))
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 def main() -> None:

@@ -40,6 +40,14 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     assert ev["metrics"]["models"]["adapter"] == sel1["extra"]["selected"]
     assert sel2["extra"]["selected"] in ev["metrics"]["models"]["embedder"]
     (run,) = list((store / "runs").iterdir())
+    rep = rag_jobs("report", str(run), "--out", str(tmp_path / "report"), cwd=tmp_path, timeout=300)
+    assert rep.returncode == 0, rep.stderr
+    assert "| 2-Phase |" in (tmp_path / "report" / "table.md").read_text()
+    assert (tmp_path / "report" / "table.csv").read_text().splitlines()[1].startswith("2-Phase,")
+    for png in ("figure.png", "lr_curves.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
+    curves = json.loads((tmp_path / "report" / "curves.json").read_text())
+    assert {k.split("/")[1] for k in curves} == {"select-phase1", "select-phase2"}
 
     token_store = tmp_path / "store2"
     res = rag_jobs("run", "rag-token", "--store", str(token_store), "--from-run", str(run), *tiny, cwd=tmp_path)

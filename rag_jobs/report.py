@@ -1,0 +1,143 @@
+"""`rag-jobs report`: the paper's table (Markdown + CSV), Figure-2-style bars and the learning-rate curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from rag_jobs.artifacts import StepRef, read_manifest
+from rag_jobs.results import ResultRow, collect_rows
+from rag_jobs.strategies.graph import Graph
+
+PAPER_ROWS = ["No Ft.", "Ft. Embed.", "Ft. Gen.", "Indp.", "2-Phase", "RAG-Seq.", "RAG-Tok."]
+
+
+def order_rows(rows: list[ResultRow]) -> list[ResultRow]:
+    rank = {label: i for i, label in enumerate(PAPER_ROWS)}
+    return sorted(rows, key=lambda r: rank.get(r.label, len(rank)))
+
+
+def _cell(metrics: dict, key: str) -> str:
+    v = metrics.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    ci = metrics.get(f"{key}_ci95")
+    if ci and all(isinstance(x, (int, float)) and not math.isnan(x) for x in ci):
+        return f"{100 * v:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+    return f"{100 * v:.1f}"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.3f}"
+
+
+def markdown_table(rows: list[ResultRow]) -> str:
+    recall = next((r.metrics.get("recall_metric") for r in rows if r.metrics.get("recall_metric")), "recall@5")
+    lines = [f"| Strategy | EM | F1 | {recall.capitalize()} | Fine-tuning time (h) | Accelerator-hours | n |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.label} | {_cell(r.metrics, 'em')} | {_cell(r.metrics, 'f1')} | "
+                     f"{_cell(r.metrics, 'recall')} | {_hours(r.finetune_s)} | {r.accel_hours:.3f} | "
+                     f"{r.metrics.get('n', '-')} |")
+    lines.append("")
+    lines.append("EM, F1 and recall in %, with bootstrap 95% intervals. Time = wall time of the fine-tuning steps "
+                 "(learning-rate grid children included).")
+    return "\n".join(lines)
+
+
+def csv_table(rows: list[ResultRow]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["strategy", "em", "em_lo", "em_hi", "f1", "f1_lo", "f1_hi", "recall", "recall_lo", "recall_hi",
+                "recall_metric", "n", "finetune_s", "accelerator_hours", "total_s", "step"])
+    for r in rows:
+        m = r.metrics
+        vals = []
+        for key in ("em", "f1", "recall"):
+            ci = m.get(f"{key}_ci95") or [None, None]
+            vals += [m.get(key), ci[0], ci[1]]
+        w.writerow([r.label, *vals, m.get("recall_metric"), m.get("n"), f"{r.finetune_s:.1f}",
+                    f"{r.accel_hours:.4f}", f"{r.total_s:.1f}", r.step])
+    return buf.getvalue()
+
+
+def lr_curves(store, graph: Graph) -> dict[str, list[dict]]:
+    """Every grid selection's curve: learning rate -> validation metrics."""
+    out = {}
+    for s in graph.steps:
+        if s.kind != "select":
+            continue
+        m = read_manifest(store, StepRef(graph.run_id, s.name))
+        if m is not None:
+            out[s.name] = m.metrics.get("curve", [])
+    return out
+
+
+def figure(rows: list[ResultRow], path: Path) -> None:
+    """Bars of EM, F1, Recall and fine-tuning time per strategy (like the paper's Figure 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r.label for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    for ax, (key, title) in zip(axes, (("em", "Exact match (%)"), ("f1", "F1 (%)"), ("recall", "Recall@5 (%)"))):
+        vals = [100 * (r.metrics.get(key) or 0.0) for r in rows]
+        errs = []
+        for r in rows:
+            ci = r.metrics.get(f"{key}_ci95")
+            v = 100 * (r.metrics.get(key) or 0.0)
+            errs.append((v - 100 * ci[0], 100 * ci[1] - v) if ci else (0.0, 0.0))
+        ax.bar(labels, vals, yerr=list(zip(*errs)) if errs else None, capsize=3, color="#4C72B0")
+        ax.set_title(title)
+        ax.tick_params(axis="x", rotation=45)
+    axes[3].bar(labels, [r.finetune_s / 3600 for r in rows], color="#DD8452")
+    axes[3].set_title("Fine-tuning time (h)")
+    axes[3].tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def curves_figure(curves: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, curve in curves.items():
+        pts = sorted((c["lr"], c.get("val_em", c.get("val_recall"))) for c in curve if c.get("lr") is not None)
+        if pts:
+            ax.plot([p[0] for p in pts], [100 * (p[1] or 0) for p in pts], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("validation score (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(runs: list[tuple[object, Graph]], out_dir: Path) -> dict[str, Path]:
+    """Write table.md, table.csv, figure.png, lr_curves.png and curves.json for one or more runs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[ResultRow] = []
+    curves: dict[str, list[dict]] = {}
+    for store, graph in runs:
+        rows += collect_rows(store, graph)
+        curves.update({f"{graph.run_id}/{k}": v for k, v in lr_curves(store, graph).items()})
+    rows = order_rows(rows)
+    paths = {"markdown": out_dir / "table.md", "csv": out_dir / "table.csv", "figure": out_dir / "figure.png",
+             "curves": out_dir / "lr_curves.png", "curves_json": out_dir / "curves.json"}
+    paths["markdown"].write_text(markdown_table(rows) + "\n")
+    paths["csv"].write_text(csv_table(rows))
+    paths["curves_json"].write_text(json.dumps(curves, indent=2))
+    if rows:
+        figure(rows, paths["figure"])
+    curves_figure(curves, paths["curves"])
+    return paths
