@@ -65,6 +65,10 @@ _LOOKALIKES_PER_CITY = 2
 _NEIGHBOURS_PER_CITY = 2
 _MAX_NEIGHBOUR_KM = 100.0
 _MIN_NEIGHBOUR_KM = 3.0
+_NAMESAKE_SHARE = 0.4  # city questions about a name that cities of other countries share
+_NAMESAKE_POP_RATIO = 2.0  # a namesake this many times smaller or larger is told apart by size
+_CITIES_LISTED = 3
+_MIN_KM_FROM_CAPITAL = 40.0  # for the largest cities besides the capital
 _MAX_LANGUAGES = 3
 _MAX_COUNTRY_ALIASES = 4
 
@@ -145,6 +149,18 @@ QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "Which country is {city} in?",
         "{city} is located in which country?",
         "Which country does {city} belong to?",
+    ),
+}
+
+#: City questions about a name that cities of other countries share, with what tells them apart.
+NAMESAKE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "near": (
+        "In which country is the {city} that lies near {ref}?",
+        "Which country is {city}, the city near {ref}, in?",
+    ),
+    "population": (
+        "In which country is the {city} with about {pop} inhabitants?",
+        "Which country is home to the city of {city} with roughly {pop} people?",
     ),
 }
 
@@ -234,6 +250,15 @@ _PAIR_AREAS = (
     "{A} covers about {area_a} km², {b} about {area_b} km².",
     "Of the two, {larger} is the larger country by area.",
 )
+_LARGEST_CITIES = (
+    "Besides the capital, the larger cities of {s} include {names}.",
+    "{S} has several large cities apart from its capital, among them {names}.",
+    "Among the biggest cities of {s}, the capital aside, are {names}.",
+)
+_LARGEST_CITY_POP = (
+    "{first} alone has about {first_pop} inhabitants.",
+    "Around {first_pop} people live in {first}.",
+)
 _CITY_COUNTRY = (
     "{S} is a city in {country}.",
     "{S} is one of the cities of {country}.",
@@ -254,7 +279,8 @@ _CITY_NEAR = (
 )
 _DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
 
-#: The passages each country gets, in corpus order.
+#: The passages each country gets, in corpus order ("cities", written once the question cities are
+#: known, comes later).
 COUNTRY_PASSAGES = ("capital", "geography", "economy", "people", "society", "location")
 
 
@@ -364,17 +390,17 @@ def build_demo_dataset(
             examples.append(_country_question(kind, c, rng))
         questions_by_type[kind] += wanted[kind]
 
-    question_cities, city_passages = _choose_cities(
-        facts, wanted["city"], n_passages - builder.n_passages, rng
-    )
-    for city, ref in city_passages:
+    picker = _CityPicker(facts, rng)
+    city_questions = picker.pick_questions(wanted["city"])
+    for c in countries:
+        add(_country_pid(c, "cities"), c.name, _cities_text(c, picker.largest(c), rng), "cities")
+    picker.fill(n_passages - builder.n_passages)
+    for city in picker.passage_cities():
+        ref = picker.ref(city)
         add(_city_pid(city), city.name, _city_text(city, by_code[city.country], ref, rng), "city")
-    for city in question_cities:
-        country = by_code[city.country]
-        question = rng.choice(QUESTION_TEMPLATES["city"]).format(city=city.name)
-        answers = _dedup((country.name, *country.aliases))
-        examples.append(Example(f"demo-q-city-{city.geonameid}", question, answers, (_city_pid(city),)))
-    questions_by_type["city"] += len(question_cities)
+    for q in city_questions:
+        examples.append(_city_question(q, by_code[q.city.country], rng))
+    questions_by_type["city"] += len(city_questions)
 
     examples.sort(key=lambda ex: ex.id)
     for ex in examples:
@@ -404,6 +430,19 @@ def _country_question(kind: str, c: _Country, rng: random.Random) -> Example:
     return Example(f"demo-q-{kind}-{c.code.lower()}", question, _dedup(answers), (gold,))
 
 
+def _city_question(q: _CityQuestion, country: _Country, rng: random.Random) -> Example:
+    if q.clue == "near":
+        assert q.ref is not None
+        templates, fields = NAMESAKE_TEMPLATES["near"], {"ref": q.ref.name}
+    elif q.clue == "population":
+        templates, fields = NAMESAKE_TEMPLATES["population"], {"pop": _approx(q.city.population)}
+    else:
+        templates, fields = QUESTION_TEMPLATES["city"], {}
+    question = rng.choice(templates).format(city=q.city.name, **fields)
+    answers = _dedup((country.name, *country.aliases))
+    return Example(f"demo-q-city-{q.city.geonameid}", question, answers, (_city_pid(q.city),))
+
+
 def _question_counts(n: int) -> dict[str, int]:
     """Questions per type: the mix's shares of n, rounded by largest remainder."""
     exact = {kind: n * share for kind, share in QUESTION_MIX}
@@ -421,86 +460,165 @@ def _border_pairs(countries: Sequence[_Country]) -> list[tuple[_Country, _Countr
     return [(by_code[a], by_code[b]) for a, b in sorted(pairs)]
 
 
-def _choose_cities(
-    facts: _Facts, n_questions: int, budget: int, rng: random.Random
-) -> tuple[list[_City], list[tuple[_City, _City | None]]]:
-    """The question cities, and every city that gets a passage with the city it is measured from.
+@dataclass(frozen=True)
+class _CityQuestion:
+    city: _City
+    clue: str  # "" (a unique name), "near" (its landmark) or "population": tells it from its namesakes
+    ref: _City | None  # the landmark its passage measures from
 
-    Passages go to the question cities, their lookalikes, their neighbours (measured from the question
-    city) and fill cities up to `budget`; all but the neighbours are measured from the nearest
-    landmark city (100,000+ people), if one lies within 100 km.
+
+class _CityPicker:
+    """Chooses the question cities and every city that gets a passage.
+
+    Passages go to the question cities; their lookalikes (a shared word or the same first four letters,
+    preferably in another country); their namesakes (same name, another country); their neighbours,
+    whose passages measure from the question city; and fill cities. Every other city passage measures
+    from the largest landmark (a city of 100,000+ people) within 100 km, if there is one.
     """
-    capitals = {_fold(c.capital) for c in facts.countries}
-    country_names = {_fold(c.name) for c in facts.countries}
-    name_counts = Counter(city.folded for city in facts.cities)
-    capital_of = {(c.code, _fold(c.capital)) for c in facts.countries}
-    pool = [city for city in facts.cities if (city.country, city.folded) not in capital_of]
-    candidates = [
-        city
-        for city in pool
-        if city.population >= _MIN_CITY_POP_FOR_QUESTION
-        and name_counts[city.folded] == 1
-        and city.folded not in capitals
-        and city.folded not in country_names
-    ]
-    if n_questions > len(candidates):
-        raise ConfigError(f"n_questions: needs {n_questions} city questions, only {len(candidates)} cities")
-    question_cities = rng.sample(candidates, n_questions)
-    question_ids = {city.geonameid for city in question_cities}
 
-    by_token: dict[str, list[_City]] = {}
-    for city in pool:
-        for token in _name_tokens(city.name):
-            by_token.setdefault(token, []).append(city)
-    grid = _grid(pool)
+    def __init__(self, facts: _Facts, rng: random.Random) -> None:
+        self.rng = rng
+        capitals = {_fold(c.capital) for c in facts.countries}
+        self.capitals = capitals
+        self.country_names = {_fold(c.name) for c in facts.countries}
+        capital_of = {(c.code, _fold(c.capital)) for c in facts.countries}
+        self.pool = [city for city in facts.cities if (city.country, city.folded) not in capital_of]
+        self.by_name: dict[str, list[_City]] = {}
+        for city in facts.cities:
+            self.by_name.setdefault(city.folded, []).append(city)
+        self.by_token: dict[str, list[_City]] = {}
+        self.by_country: dict[str, list[_City]] = {}
+        for city in self.pool:
+            self.by_country.setdefault(city.country, []).append(city)
+            for token in _name_tokens(city.name):
+                self.by_token.setdefault(token, []).append(city)
+        self.grid = _grid(self.pool)
+        self.landmarks = _grid([c for c in facts.cities if c.population >= _MIN_CITY_POP_FOR_LANDMARK])
+        self.chosen: dict[int, _City] = {}
+        self.refs: dict[int, _City] = {}
+        self.question_ids: set[int] = set()
+        self.question_names: set[str] = set()
 
-    chosen: dict[int, _City] = {city.geonameid: city for city in question_cities}
-    refs: dict[int, _City] = {}
+    def pick_questions(self, n: int) -> list[_CityQuestion]:
+        unique: list[_CityQuestion] = []
+        shared: list[_CityQuestion] = []
+        for city in self.pool:
+            if (
+                city.population < _MIN_CITY_POP_FOR_QUESTION
+                or city.folded in self.capitals
+                or city.folded in self.country_names
+            ):
+                continue
+            namesakes = self._namesakes(city)
+            if not namesakes:
+                unique.append(_CityQuestion(city, "", None))
+            elif namesakes is not None:
+                clue, ref = self._clue(city, namesakes)
+                if clue:
+                    shared.append(_CityQuestion(city, clue, ref))
+        n_shared = min(len(shared), round(n * _NAMESAKE_SHARE))
+        if n - n_shared > len(unique):
+            raise ConfigError(f"n_questions: needs {n} city questions, only {len(unique) + n_shared} cities")
+        questions = self.rng.sample(unique, n - n_shared) + self.rng.sample(shared, n_shared)
+        self.question_ids = {q.city.geonameid for q in questions}
+        self.question_names = {q.city.folded for q in questions}
+        for q in questions:
+            self.chosen[q.city.geonameid] = q.city
+        for q in questions:
+            self._add_distractors(q.city)
+        return questions
 
-    def free(city: _City) -> bool:
-        return city.geonameid not in question_ids and city.geonameid not in chosen
+    def _namesakes(self, city: _City) -> list[_City] | None:
+        """The other cities of the same name; None when one of them is in the same country."""
+        others = [c for c in self.by_name[city.folded] if c.geonameid != city.geonameid]
+        if any(c.country == city.country for c in others):
+            return None
+        return others
 
-    for qc in question_cities:
+    def _clue(self, city: _City, namesakes: list[_City]) -> tuple[str, _City | None]:
+        """What tells a city from its namesakes: its landmark if they are far away, else its size."""
+        ref = self._landmark(city)
+        far = all(
+            _distance_km(city.latitude, city.longitude, c.latitude, c.longitude) > 3 * _MAX_NEIGHBOUR_KM
+            for c in namesakes
+        )
+        if ref is not None and far:
+            return "near", ref
+        if all(
+            c.population * _NAMESAKE_POP_RATIO < city.population or c.population > city.population * _NAMESAKE_POP_RATIO
+            for c in namesakes
+        ):
+            return "population", ref
+        return "", None
+
+    def _free(self, city: _City) -> bool:
+        return city.geonameid not in self.question_ids and city.geonameid not in self.chosen
+
+    def _add_distractors(self, qc: _City) -> None:
+        for city in self._namesakes(qc) or ():
+            self.chosen.setdefault(city.geonameid, city)
         sharing: dict[int, _City] = {}
         for token in _name_tokens(qc.name):
-            for city in by_token.get(token, ()):
-                if free(city):
+            for city in self.by_token.get(token, ()):
+                if self._free(city) and city.folded != qc.folded:
                     sharing[city.geonameid] = city
         ranked = sorted(sharing.values(), key=lambda c: c.geonameid)
         abroad = [c for c in ranked if c.country != qc.country]
         at_home = [c for c in ranked if c.country == qc.country]
-        picks = rng.sample(abroad, min(_LOOKALIKES_PER_CITY, len(abroad)))
-        picks += rng.sample(at_home, min(_LOOKALIKES_PER_CITY - len(picks), len(at_home)))
+        picks = self.rng.sample(abroad, min(_LOOKALIKES_PER_CITY, len(abroad)))
+        picks += self.rng.sample(at_home, min(_LOOKALIKES_PER_CITY - len(picks), len(at_home)))
         for city in picks:
-            chosen[city.geonameid] = city
+            self.chosen[city.geonameid] = city
         near = [
             (km, city)
-            for km, city in _around(grid, qc, _MAX_NEIGHBOUR_KM)
-            if free(city) and city.folded != qc.folded and km >= _MIN_NEIGHBOUR_KM
+            for km, city in _around(self.grid, qc, _MAX_NEIGHBOUR_KM)
+            if self._free(city) and city.folded != qc.folded and km >= _MIN_NEIGHBOUR_KM
         ]
         near.sort(key=lambda kc: (kc[0], kc[1].geonameid))
         for _, city in near[:_NEIGHBOURS_PER_CITY]:
-            chosen[city.geonameid] = city
-            refs[city.geonameid] = qc
+            self.chosen[city.geonameid] = city
+            self.refs[city.geonameid] = qc
 
-    fill = [c for c in pool if c.population >= _MIN_CITY_POP_FOR_FILL and free(c)]
-    missing = max(0, budget - len(chosen))
-    for city in rng.sample(fill, min(missing, len(fill))):
-        chosen[city.geonameid] = city
+    def largest(self, country: _Country) -> list[_City]:
+        """The country's largest cities besides the capital, none named like a question city.
 
-    landmarks = _grid([c for c in facts.cities if c.population >= _MIN_CITY_POP_FOR_LANDMARK])
-    out: list[tuple[_City, _City | None]] = []
-    for city in sorted(chosen.values(), key=lambda c: c.geonameid):
-        ref = refs.get(city.geonameid)
-        if ref is None:
-            near = [
-                (km, other)
-                for km, other in _around(landmarks, city, _MAX_NEIGHBOUR_KM)
-                if other.folded != city.folded and km >= _MIN_NEIGHBOUR_KM
-            ]
-            ref = min(near, key=lambda kc: (kc[0], kc[1].geonameid))[1] if near else None
-        out.append((city, ref))
-    return question_cities, out
+        Places near the capital are left out: some are districts of it, or the capital itself under
+        another spelling. Without the capital's position, there is no list.
+        """
+        if country.capital_coords is None:
+            return []
+        cities = [
+            c
+            for c in self.by_country.get(country.code, ())
+            if c.geonameid not in self.question_ids
+            and c.folded not in self.question_names
+            and _distance_km(*country.capital_coords, c.latitude, c.longitude) > _MIN_KM_FROM_CAPITAL
+        ]
+        return sorted(cities, key=lambda c: (-c.population, c.geonameid))[:_CITIES_LISTED]
+
+    def fill(self, budget: int) -> None:
+        fill = [
+            c
+            for c in self.pool
+            if c.population >= _MIN_CITY_POP_FOR_FILL and self._free(c) and c.folded not in self.question_names
+        ]
+        missing = max(0, budget - len(self.chosen))
+        for city in self.rng.sample(fill, min(missing, len(fill))):
+            self.chosen[city.geonameid] = city
+
+    def passage_cities(self) -> list[_City]:
+        return sorted(self.chosen.values(), key=lambda c: c.geonameid)
+
+    def ref(self, city: _City) -> _City | None:
+        return self.refs.get(city.geonameid) or self._landmark(city)
+
+    def _landmark(self, city: _City) -> _City | None:
+        near = [
+            other
+            for km, other in _around(self.landmarks, city, _MAX_NEIGHBOUR_KM)
+            if km >= _MIN_NEIGHBOUR_KM and city.folded not in other.folded and other.folded not in city.folded
+        ]
+        return min(near, key=lambda c: (-c.population, c.geonameid)) if near else None
 
 
 def _grid(cities: Sequence[_City]) -> dict[tuple[int, int], list[_City]]:
@@ -568,8 +686,7 @@ def _geography_text(c: _Country, rng: random.Random) -> str:
         groups.append(_SUBREGION)
     groups.append(_BORDERS if c.neighbours else _NO_BORDERS)
     n = len(c.neighbours)
-    facts = _load_facts()
-    names = {x.code: x.name for x in facts.countries}
+    names = {x.code: x.name for x in _load_facts().countries}
     return _compose(
         groups,
         c.name,
@@ -618,6 +735,21 @@ def _location_text(c: _Country, rng: random.Random) -> str:
         groups.append(_AREA)
         fields["area"] = f"{round(c.area):,}"
     return _compose(groups, c.name, "country", rng, **fields) if groups else ""
+
+
+def _cities_text(c: _Country, largest: Sequence[_City], rng: random.Random) -> str:
+    """The largest cities but the capital: reads like the capital passage, but names no capital."""
+    if len(largest) < 2:
+        return ""
+    return _compose(
+        [_LARGEST_CITIES, _LARGEST_CITY_POP],
+        c.name,
+        "country",
+        rng,
+        names=_join([city.name for city in largest]),
+        first=largest[0].name,
+        first_pop=_approx(largest[0].population),
+    )
 
 
 def _border_text(a: _Country, b: _Country, rng: random.Random) -> str:

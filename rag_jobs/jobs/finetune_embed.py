@@ -22,6 +22,7 @@ from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.models.embedder import embed_with_grad
 from rag_jobs.training import ParamGroup, train
 from rag_jobs.training.distributed import init_distributed
+from rag_jobs.training.loop import seed_everything
 
 
 def make_step_fn(model, cfg):
@@ -54,6 +55,7 @@ def make_step_fn(model, cfg):
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     dist = init_distributed()
+    seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
     pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()))
              for e in train_ex for g in e.gold_passage_ids if g in retriever._row]

@@ -21,11 +21,13 @@ from rag_jobs.models.generation import format_prompt
 from rag_jobs.models.lora import add_lora, answer_logprobs, encode_prompt_answer, max_answer_len
 from rag_jobs.training import ParamGroup, train
 from rag_jobs.training.distributed import init_distributed
+from rag_jobs.training.loop import seed_everything
 
 
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     dist = init_distributed()
+    seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
     embedder = load_embedder(retriever.meta["embedder"], device=ctx.device)
     hits = retriever.search(encode_texts(embedder, [e.question for e in train_ex]), cfg.k)

@@ -32,6 +32,7 @@ from rag_jobs.models.generation import format_prompt
 from rag_jobs.models.lora import add_lora, answer_logprobs, encode_prompt_answer, max_answer_len
 from rag_jobs.training import ParamGroup, train
 from rag_jobs.training.distributed import init_distributed
+from rag_jobs.training.loop import seed_everything
 
 LOSSES = {"token": rag_token_nll, "sequence": rag_sequence_nll}
 
@@ -80,6 +81,7 @@ def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok):
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     dist = init_distributed()
+    seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
     base_embedder = retriever.meta["embedder"]
     emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR) if ctx.has_input("embedder") else base_embedder

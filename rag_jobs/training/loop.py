@@ -88,6 +88,13 @@ class TrainResult:
     items_per_s: float = 0.0
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def _schedule(total: int, warmup: int) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if warmup and step < warmup:
@@ -171,9 +178,7 @@ def train(
         [{"params": g.params, "lr": g.lr, "name": g.name} for g in groups], weight_decay=cfg.weight_decay
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(total, int(cfg.warmup_ratio * total)))
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     step = 0
     resumed = None
     if checkpoints is not None and work_dir is not None:
