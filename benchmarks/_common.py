@@ -24,7 +24,7 @@ def machine() -> dict:
     for mod in ("transformers", "sentence_transformers", "faiss", "peft"):
         try:
             info[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional package is just not reported
+        except Exception:
             info[mod] = None
     return info
 
