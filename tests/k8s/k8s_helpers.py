@@ -1,0 +1,77 @@
+"""Helpers of the Kubernetes tests (a module of its own: every test folder has a `conftest`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rag_jobs.runners.k8s.api import JobInfo, PodInfo
+from rag_jobs.strategies import RunSettings, build_graph
+from rag_jobs.strategies.graph import Graph
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+GOLDEN = HERE / "golden"
+MANIFESTS = REPO / "manifests"
+STORE = "s3://rag-jobs-test/store"
+REGENERATE = os.environ.get("REGENERATE_GOLDEN") == "1"
+
+# name -> (strategy, settings): fixed run ids keep the goldens independent of step-config defaults.
+GOLDEN_GRAPHS = {
+    "baseline": ("baseline", {}),
+    "two-phase": ("two-phase", {"gpus": 2}),  # two GPUs per training step: torchrun in one pod
+}
+
+
+def golden_graph(name: str) -> Graph:
+    strategy, settings = GOLDEN_GRAPHS[name]
+    return build_graph(strategy, RunSettings.model_validate(settings), run_id=f"{name}-golden")
+
+
+class FakeApi:
+    """A cluster you can compute by hand: Jobs are dicts, states are set by the test."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict] = {}
+        self.states: dict[str, tuple[str, str]] = {}
+        self.created: list[str] = []
+        self.deleted: list[str] = []
+        self.pods: list[PodInfo] = []
+        self.logs: dict[str, list[str]] = {}
+
+    def create_job(self, manifest: dict) -> bool:
+        name = manifest["metadata"]["name"]
+        if name in self.jobs:
+            return False
+        self.jobs[name] = manifest
+        self.created.append(name)
+        return True
+
+    def list_jobs(self, labels: dict[str, str]) -> list[JobInfo]:
+        out = []
+        for name, m in self.jobs.items():
+            meta = m["metadata"]
+            if all(meta["labels"].get(k) == v for k, v in labels.items()):
+                state, message = self.states.get(name, ("active", ""))
+                out.append(JobInfo(name, dict(meta["labels"]), dict(meta.get("annotations", {})), state, message))
+        return out
+
+    def delete_job(self, name: str) -> None:
+        self.jobs.pop(name, None)
+        self.deleted.append(name)
+
+    def list_pods(self, labels: dict[str, str]) -> list[PodInfo]:
+        return [p for p in self.pods if all(p.labels.get(k) == v for k, v in labels.items())]
+
+    def pod_logs(self, pod: str, *, follow: bool = False):
+        yield from self.logs.get(pod, [])
+
+    # --- test helpers ---
+    def job_for(self, step_label: str) -> str:
+        return next(n for n, m in self.jobs.items() if m["metadata"]["labels"]["rag-jobs.io/step"] == step_label)
+
+    def set_state(self, step_label: str, state: str, message: str = "") -> None:
+        self.states[self.job_for(step_label)] = (state, message)
+
+    def step_labels(self) -> list[str]:
+        return [m["metadata"]["labels"]["rag-jobs.io/step"] for m in self.jobs.values()]
