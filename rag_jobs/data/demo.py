@@ -9,17 +9,22 @@ seeded random generator, so the same seed and package versions always give the s
 
 The corpus is laid out like a small encyclopedia, and each fact is stated in one place only:
 
-- a country's own passages (titled with its name): people (population, languages, demonym),
-  geography (neighbours, area, centre), links (which others share its currency and main language,
-  calling code, internet domain), location (whether its neighbours share its continent, hemispheres,
-  the size of its capital), and lists of its cities with their populations;
+- a country's own passages (titled with its name): people (population, languages, demonym, calling
+  code, internet domain), geography (neighbours, area, centre, hemispheres), links (how many and
+  which others share its currency and its main language, never which they are), location (whether its
+  neighbours share its continent, never which it is; the size of its capital, never its name), and
+  lists of its cities with their populations, a few per passage;
 - one passage per capital, titled with the capital ("Accra is the capital of Ghana ...");
-- lists of the countries of each continent, titled with the continent, grouped by region;
+- lists of the countries of each continent, titled with the continent, a few of one region each;
 - lists of the users of each currency, titled with the currency;
-- one passage per pair of neighbours, comparing them without naming their capital, currency, main
-  language or continent;
-- one gazetteer passage per city, titled with its name: population, coordinates, and its distance and
-  direction from a nearby large city; it does not name the country.
+- one passage per pair of neighbours, comparing them (area, distance between the capitals, and
+  whether they share a currency, a main language, a continent) without naming any of these;
+- one gazetteer entry per city, titled with its name: population, coordinates, and its distance and
+  direction from a nearby large city (not a capital); it does not name the country.
+
+So a question is answered by: capital, the capital's passage; continent, a continent list; currency,
+a currency list; language and borders, the country's people and geography passages; city, the list
+of its country's cities that names it (with its size, which also tells namesakes apart).
 
 Retrieval is meant to be hard for an off-the-shelf embedder. The question's entity is named by many
 passages that do not answer it: a country by all its own passages and its neighbours'; a city by its
@@ -71,8 +76,9 @@ _MAX_NEIGHBOUR_KM = 100.0
 _MIN_NEIGHBOUR_KM = 3.0
 _NAMESAKE_SHARE = 0.3  # city questions about a name that cities of other countries share
 _NAMESAKE_POP_RATIO = 2.0  # namesakes must differ this much in size to be told apart by it
-_CITIES_PER_LIST = 4
-_COUNTRIES_PER_LIST = 6
+_CITIES_PER_LIST = 3
+_COUNTRIES_PER_LIST = 4  # in a continent list
+_USERS_PER_LIST = 8  # countries in a currency list
 _SHARERS_NAMED = 3  # countries named as sharing a currency or main language
 _MAX_LANGUAGES = 3
 _MAX_COUNTRY_ALIASES = 4
@@ -188,11 +194,11 @@ _SUBREGION_LIST = (
 )
 _CURRENCY_LIST = (
     "The {currency} ({code}) is the currency of {names}.",
-    "{names} pay with the {currency}, whose ISO 4217 code is {code}.",
+    "{names} {pay} with the {currency}, whose ISO 4217 code is {code}.",
 )
 _CURRENCY_LIST_MORE = (
     "The {currency} ({code}) is also the currency of {names}.",
-    "{names} also pay with the {currency} ({code}).",
+    "{names} also {pay} with the {currency} ({code}).",
 )
 _NO_BORDERS = (
     "{S} has no land border with another country.",
@@ -239,16 +245,16 @@ _PHONE = (
     "To call {s} from abroad, dial +{phone}.",
 )
 _CURRENCY_SHARED = (
-    "The currency of {s} is also used in {n_other} other {places}, {examples}.",
-    "{S} shares its currency with {n_other} other {places}, {examples}.",
+    "The currency of {s} is also used in {n_other} other {places}{examples}.",
+    "{S} shares its currency with {n_other} other {places}{examples}.",
 )
 _CURRENCY_OWN = (
     "No other country or territory uses the currency of {s}.",
     "{S} does not share its currency with any other country or territory.",
 )
 _LANGUAGE_SHARED = (
-    "The main language of {s} is also the main language of {n_other} other {places}, {examples}.",
-    "{S} shares its main language with {n_other} other {places}, {examples}.",
+    "The main language of {s} is also the main language of {n_other} other {places}{examples}.",
+    "{S} shares its main language with {n_other} other {places}{examples}.",
 )
 _LANGUAGE_OWN = (
     "No other country or territory has the same main language as {s}.",
@@ -274,6 +280,11 @@ _CITY_LIST = (
     "Cities of {s} include {names}.",
     "Among the cities of {s} are {names}.",
     "{names} are cities of {s}.",
+)
+_ONE_CITY_LIST = (
+    "Cities of {s} include {names}.",
+    "One of the cities of {s} is {names}.",
+    "{names} is a city of {s}.",
 )
 _PAIR_BORDER = (
     "{A} and {b} share a land border.",
@@ -314,11 +325,12 @@ _DIRECTIONS = ("north", "north-east", "east", "south-east", "south", "south-west
 #: A country's own passages and the facts each states, in random order; the answers are in "people"
 #: and "geography", the others share their words (currency, language, continent, capital ...).
 COUNTRY_PASSAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("people", ("population", "language", "demonym")),
-    ("geography", ("borders", "area", "centre")),
-    ("links", ("currency_shared", "language_shared", "phone", "tld")),
-    ("location", ("neighbours_continent", "hemispheres", "capital_size")),
+    ("people", ("population", "language", "demonym", "phone", "tld")),
+    ("geography", ("borders", "area", "centre", "hemispheres")),
+    ("links", ("currency_shared", "language_shared")),
+    ("location", ("neighbours_continent", "capital_size")),
 )
+_ANSWERED_BY = {"people": ("language",), "geography": ("borders",)}  # the questions they answer
 _ANSWERS = ("language", "borders")  # facts that no passage opens with
 
 
@@ -421,8 +433,7 @@ def build_demo_dataset(
 
     for c in countries:
         for kind, text in _country_texts(c, world, rng):
-            states = [(c.code, "language")] if kind == "people" else [(c.code, "borders")] * (kind == "geography")
-            add(_country_pid(c, kind), c.name, text, kind, states)
+            add(_country_pid(c, kind), c.name, text, kind, [(c.code, fact) for fact in _ANSWERED_BY.get(kind, ())])
         add(_country_pid(c, "capital"), c.capital, _capital_text(c, rng), "capital", [(c.code, "capital")])
     for continent, i, members, text in _continent_texts(countries, rng):
         add(f"demo-p-continent-{_fold(continent)}-{i}", continent, text, "continent",
@@ -435,13 +446,14 @@ def build_demo_dataset(
 
     # City lists take about one passage for every _CITIES_PER_LIST cities: leave room for them.
     picker.fill(n_passages - builder.n_passages, _CITIES_PER_LIST)
-    cities = picker.passage_cities()
-    for city in cities:
+    by_country: dict[str, list[_City]] = {}
+    for city in picker.passage_cities():
         add(_city_pid(city), city.name, _city_text(city, picker.ref(city), rng), "city")
+        by_country.setdefault(city.country, []).append(city)
     for c in countries:
-        mine = [city for city in cities if city.country == c.code]
-        for i, (listed, text) in enumerate(_city_lists(c, mine, rng), start=1):
-            add(_country_pid(c, f"cities-{i}"), c.name, text, "cities", [(str(x.geonameid), "city") for x in listed])
+        for i, (listed, text) in enumerate(_city_lists(c, by_country.get(c.code, []), rng), start=1):
+            states = [(str(city.geonameid), "city") for city in listed]
+            add(_country_pid(c, f"cities-{i}"), c.name, text, "cities", states)
 
     examples = [_country_question(kind, c, gold[c.code, kind], rng) for kind, c in asked]
     for q in city_questions:
@@ -527,7 +539,7 @@ _Sentence = tuple[tuple[str, ...], dict[str, str]]  # wordings of one sentence, 
 
 def _compose(parts: Sequence[_Sentence], name: str, rng: random.Random, *, noun: str = "country") -> str:
     """One wording per sentence, in the given order; the first names the subject, later ones vary."""
-    names = _names(name)
+    names = _names(name) if noun == "country" else {"country": name, "Country": name}  # "The Valley"
     out: list[str] = []
     for i, (group, fields) in enumerate(parts):
         if i == 0:
@@ -592,12 +604,17 @@ def _sharing(
     others = [code for code in group if code != c.code]
     if not others:
         return (own, {})
-    near = [code for code in c.neighbours if code in others]
-    far = [code for code in others if code not in near]
+    # Not "the French Southern Territories" among the examples for a French-speaking country.
+    answers = [*c.languages, c.currency]
+    nameable = [code for code in others if not any(a and a in world.names[code] for a in answers)]
+    near = [code for code in c.neighbours if code in nameable]
+    far = [code for code in nameable if code not in near]
     picks = (near + rng.sample(far, len(far)))[:_SHARERS_NAMED]
     names = [_names(world.names[code])["country"] for code in picks]
     places = "country or territory" if len(others) == 1 else "countries and territories"
-    examples = ("namely " if len(others) == len(picks) else "among them ") + _join(names)
+    examples = ""
+    if picks:
+        examples = (", namely " if len(others) == len(picks) else ", among them ") + _join(names)
     return (shared, {"n_other": _number_word(len(others)), "places": places, "examples": examples})
 
 
@@ -662,13 +679,17 @@ def _currency_texts(
     for c in countries:
         if c.currency:
             users.setdefault((c.currency_code, c.currency), []).append(c)
+    numbers: Counter[str] = Counter()  # passages per currency code, for unique ids
     for (code, currency), members in sorted(users.items()):
         members = sorted(members, key=lambda c: c.name)
-        for i, chunk in enumerate(_chunks(members, _COUNTRIES_PER_LIST * 2), start=1):
+        for chunk in _chunks(members, _USERS_PER_LIST):
+            numbers[code] += 1
+            i = numbers[code]
             template = rng.choice(_CURRENCY_LIST if i == 1 else _CURRENCY_LIST_MORE)
             first = "Country" if template.startswith("{names}") else "country"
             names = _join([_names(c.name)[first if j == 0 else "country"] for j, c in enumerate(chunk)])
-            out.append((f"{currency} ({code})", i, chunk, template.format(names=names, currency=currency, code=code)))
+            fields = {"names": names, "currency": currency, "code": code, "pay": "pay" if len(chunk) > 1 else "pays"}
+            out.append((f"{currency} ({code})", i, chunk, template.format(**fields)))
     return out
 
 
@@ -731,10 +752,16 @@ class _CityPicker:
         self.rng = rng
         self.capitals = {_fold(c.capital) for c in facts.countries}
         self.country_names = {_fold(c.name) for c in facts.countries}
-        capital_of = {(c.code, _fold(c.capital)) for c in facts.countries}
-        capital_of |= {(c.code, _fold(alias)) for c in facts.countries for alias in c.capital_aliases}
-        # Capitals have their own passages; a place near a capital with a capital's name is left out too.
-        self.pool = [city for city in facts.cities if (city.country, city.folded) not in capital_of]
+        capital_of: dict[str, list[str]] = {}
+        for c in facts.countries:
+            capital_of[c.code] = [_fold(name) for name in (c.capital, *c.capital_aliases) if _fold(name)]
+        # Capitals have their own passages. Places named after their country's capital ("South Dublin")
+        # are left out too: no other passage about a country names its capital.
+        self.pool = [
+            city
+            for city in facts.cities
+            if not any(capital in city.folded for capital in capital_of.get(city.country, ()))
+        ]
         self.by_name: dict[str, list[_City]] = {}
         for city in facts.cities:
             self.by_name.setdefault(city.folded, []).append(city)
@@ -821,23 +848,30 @@ class _CityPicker:
             self.refs[city.geonameid] = qc
 
     def fill(self, budget: int, per_list: int) -> None:
-        """Entries up to `budget` passages, counting one list passage per `per_list` entries: first the
-        largest city of every country, then a random sample."""
+        """Entries up to `budget` passages, counting one list passage per `per_list` entries of a country:
+        first the largest city of every country, then a random sample."""
+        per_country = Counter(c.country for c in self.chosen.values())
+        used = len(self.chosen) + sum(-(-n // per_list) for n in per_country.values())
 
-        def room() -> bool:
-            lists = sum(-(-n // per_list) for n in Counter(c.country for c in self.chosen.values()).values())
-            return len(self.chosen) + lists < budget
+        def add(city: _City) -> bool:
+            nonlocal used
+            cost = 1 + (per_country[city.country] % per_list == 0)  # a new list when the last is full
+            if used + cost > budget:
+                return False
+            used += cost
+            per_country[city.country] += 1
+            self.chosen[city.geonameid] = city
+            return True
 
         for code in sorted(self.by_country):
             free = [c for c in self.by_country[code] if self._free(c)]
-            if free and room():
-                city = min(free, key=lambda c: (-c.population, c.geonameid))
-                self.chosen[city.geonameid] = city
+            if free:
+                add(min(free, key=lambda c: (-c.population, c.geonameid)))
         fill = [c for c in self.pool if c.population >= _MIN_CITY_POP_FOR_FILL and self._free(c)]
         for city in self.rng.sample(fill, len(fill)):
-            if not room():
+            if used >= budget:
                 break
-            self.chosen[city.geonameid] = city
+            add(city)
 
     def passage_cities(self) -> list[_City]:
         return sorted(self.chosen.values(), key=lambda c: c.geonameid)
@@ -899,7 +933,7 @@ def _city_lists(c: _Country, cities: Sequence[_City], rng: random.Random) -> lis
     out: list[tuple[list[_City], str]] = []
     for chunk in _chunks(cities, _CITIES_PER_LIST):
         entries = [f"{city.name} (about {_approx(city.population)} people)" for city in chunk]
-        template = rng.choice(_CITY_LIST)
+        template = rng.choice(_CITY_LIST if len(chunk) > 1 else _ONE_CITY_LIST)
         if template.startswith("{names}"):
             entries[0] = entries[0][0].upper() + entries[0][1:]
         out.append((chunk, template.format(names=_join(entries), s=_names(c.name)["country"])))
@@ -1006,11 +1040,14 @@ def _load_facts() -> _Facts:
 
 
 def _demonym(info: dict[str, Any], languages: Sequence[str]) -> str:
-    """countryinfo's demonym, unless it is missing, a list, or also the name of one of the languages."""
+    """countryinfo's demonym, unless it is missing, a list, or would give away an answer: the name of
+    one of the languages ("French"), or a continent's ("Central African")."""
     demonym = str(info.get("demonym") or "").strip()
     if not demonym or "," in demonym or not _latin_text(demonym):
         return ""
     if any(_fold(demonym) == _fold(lang) for lang in languages):
+        return ""
+    if any(part in _fold(demonym) for part in ("africa", "america", "asia", "europe", "oceania", "antarctic")):
         return ""
     return demonym
 
