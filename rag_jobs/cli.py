@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 import yaml
@@ -105,41 +105,72 @@ def check_settings(settings: RunSettings) -> None:
     check_model_name(settings.generator, "generator")
 
 
+
+# The options `run` and `submit` share: everything that shapes the graph.
+DatasetOpt = Annotated[Optional[str], typer.Option(help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="use at most this many questions (before splitting)")]
+EvalLimitOpt = Annotated[Optional[int], typer.Option(help="evaluate at most this many test questions")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="split / data-order seed")]
+EmbedderOpt = Annotated[Optional[str], typer.Option(help="minilm, a local path or a Hugging Face name")]
+GeneratorOpt = Annotated[Optional[str], typer.Option(help="smollm2-135m, a local path or a Hugging Face name")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="auto | cpu | cuda")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="a jobs/*.yaml run specification")]
+RunIdOpt = Annotated[Optional[str], typer.Option(help="run id (default: derived from strategy and settings)")]
+LrGridOpt = Annotated[Optional[str], typer.Option(help="comma-separated learning rates (default: the paper's nine)")]
+EmbedLrOpt = Annotated[Optional[float], typer.Option(help="fix the embedder learning rate (no grid)")]
+GenLrOpt = Annotated[Optional[float], typer.Option(help="fix the generator learning rate (no grid)")]
+FromRunOpt = Annotated[Optional[str], typer.Option(help="take both learning rates from a finished two-phase run")]
+SelectByOpt = Annotated[Optional[str], typer.Option(help="grid selection: em (the paper; F1 breaks ties) or recall")]
+TrainLimitOpt = Annotated[Optional[int], typer.Option(help="train on at most this many questions")]
+ValLimitOpt = Annotated[Optional[int], typer.Option(help="score grid children on at most this many questions")]
+MaxStepsOpt = Annotated[Optional[int], typer.Option(help="stop each training step after this many optimizer steps")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(help="training batch size (the paper: 8)")]
+SETTING_FLAGS = ("dataset", "limit", "seed", "embedder", "generator", "device", "eval_limit", "lr_grid", "embed_lr",
+                 "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus")
+
+
+def settings_from_flags(config: Optional[Path], flags: dict[str, Any], *, local: bool = True) -> RunSettings:
+    """RunSettings from a config file and the shared flags (`--from-run` fills both learning rates).
+
+    `local`: the data and models must be reachable from here (not so for a cluster's pods).
+    """
+    flags = {k: flags.get(k) for k in (*SETTING_FLAGS, "from_run")}
+    from_run = flags.pop("from_run")
+    if from_run is not None:
+        flags["embed_lr"], flags["gen_lr"] = lrs_from_run(from_run)
+    settings = load_settings(config, flags)
+    if local:
+        check_settings(settings)
+    return settings
+
+
 @app.command()
 def run(
     strategy: str = typer.Argument(..., help=f"one of: {', '.join(ALL_STRATEGIES)}"),
-    dataset: Optional[str] = typer.Option(None, help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME"),
+    dataset: DatasetOpt = None,
     store: str = typer.Option(DEFAULT_STORE, help="store URI (file:///path or s3://bucket/prefix) or a folder"),
-    limit: Optional[int] = typer.Option(None, help="use at most this many questions (before splitting)"),
-    eval_limit: Optional[int] = typer.Option(None, help="evaluate at most this many test questions"),
-    seed: Optional[int] = typer.Option(None, help="split / data-order seed"),
-    embedder: Optional[str] = typer.Option(None, help="minilm, a local path or a Hugging Face name"),
-    generator: Optional[str] = typer.Option(None, help="smollm2-135m, a local path or a Hugging Face name"),
-    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a jobs/*.yaml run specification"),
-    run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
+    limit: LimitOpt = None,
+    eval_limit: EvalLimitOpt = None,
+    seed: SeedOpt = None,
+    embedder: EmbedderOpt = None,
+    generator: GeneratorOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    run_id: RunIdOpt = None,
     parallel: int = typer.Option(1, min=1, help="independent steps run at once"),
-    lr_grid: Optional[str] = typer.Option(None, help="comma-separated learning rates (default: the paper's nine)"),
-    embed_lr: Optional[float] = typer.Option(None, help="fix the embedder learning rate (no grid)"),
-    gen_lr: Optional[float] = typer.Option(None, help="fix the generator learning rate (no grid)"),
-    from_run: Optional[str] = typer.Option(None, help="take both learning rates from a finished two-phase run"),
-    select_by: Optional[str] = typer.Option(None, help="grid selection: em (the paper; F1 breaks ties) or recall"),
-    train_limit: Optional[int] = typer.Option(None, help="train on at most this many questions"),
-    val_limit: Optional[int] = typer.Option(None, help="score grid children on at most this many questions"),
-    max_steps: Optional[int] = typer.Option(None, help="stop each training step after this many optimizer steps"),
-    batch_size: Optional[int] = typer.Option(None, help="training batch size (the paper: 8)"),
+    lr_grid: LrGridOpt = None,
+    embed_lr: EmbedLrOpt = None,
+    gen_lr: GenLrOpt = None,
+    from_run: FromRunOpt = None,
+    select_by: SelectByOpt = None,
+    train_limit: TrainLimitOpt = None,
+    val_limit: ValLimitOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchSizeOpt = None,
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
     try:
-        if from_run is not None:
-            embed_lr, gen_lr = lrs_from_run(from_run)
-        settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
-                                          "generator": generator, "device": device, "eval_limit": eval_limit,
-                                          "lr_grid": lr_grid, "embed_lr": embed_lr, "gen_lr": gen_lr,
-                                          "select_by": select_by, "train_limit": train_limit,
-                                          "val_limit": val_limit, "max_steps": max_steps,
-                                          "batch_size": batch_size})
-        check_settings(settings)
+        settings = settings_from_flags(config, locals())
         graph = build_graph(strategy, settings, run_id)
         uri = store_uri_of(store)
         typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
@@ -236,38 +267,31 @@ def submit(
     namespace: Optional[str] = typer.Option(None, help="override the cluster config's namespace"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print every Job as YAML; touch neither cluster nor store"),
     wait: bool = typer.Option(False, "--wait", help="follow the run until it is complete or failed"),
-    dataset: Optional[str] = typer.Option(None, help="demo | hotpotqa:PATH | popqa:PATH | jsonl:DIR | hf:NAME"),
-    limit: Optional[int] = typer.Option(None, help="use at most this many questions (before splitting)"),
-    eval_limit: Optional[int] = typer.Option(None, help="evaluate at most this many test questions"),
-    seed: Optional[int] = typer.Option(None, help="split / data-order seed"),
-    embedder: Optional[str] = typer.Option(None, help="minilm, a local path or a Hugging Face name"),
-    generator: Optional[str] = typer.Option(None, help="smollm2-135m, a local path or a Hugging Face name"),
-    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a jobs/*.yaml run specification"),
-    run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
-    lr_grid: Optional[str] = typer.Option(None, help="comma-separated learning rates (default: the paper's nine)"),
-    embed_lr: Optional[float] = typer.Option(None, help="fix the embedder learning rate (no grid)"),
-    gen_lr: Optional[float] = typer.Option(None, help="fix the generator learning rate (no grid)"),
-    from_run: Optional[str] = typer.Option(None, help="take both learning rates from a finished two-phase run"),
-    select_by: Optional[str] = typer.Option(None, help="grid selection: em (the paper; F1 breaks ties) or recall"),
-    train_limit: Optional[int] = typer.Option(None, help="train on at most this many questions"),
-    val_limit: Optional[int] = typer.Option(None, help="score grid children on at most this many questions"),
-    max_steps: Optional[int] = typer.Option(None, help="stop each training step after this many optimizer steps"),
-    batch_size: Optional[int] = typer.Option(None, help="training batch size (the paper: 8)"),
+    dataset: DatasetOpt = None,
+    limit: LimitOpt = None,
+    eval_limit: EvalLimitOpt = None,
+    seed: SeedOpt = None,
+    embedder: EmbedderOpt = None,
+    generator: GeneratorOpt = None,
+    device: DeviceOpt = None,
+    config: ConfigOpt = None,
+    run_id: RunIdOpt = None,
+    lr_grid: LrGridOpt = None,
+    embed_lr: EmbedLrOpt = None,
+    gen_lr: GenLrOpt = None,
+    from_run: FromRunOpt = None,
+    select_by: SelectByOpt = None,
+    train_limit: TrainLimitOpt = None,
+    val_limit: ValLimitOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchSizeOpt = None,
     gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
 ) -> None:
     """Run a strategy on Kubernetes: upload graph.json, start the in-cluster driver (one Job per step)."""
     from rag_jobs.runners.k8s.render import render, render_driver_job, to_yaml
 
     try:
-        if from_run is not None:
-            embed_lr, gen_lr = lrs_from_run(from_run)
-        settings = load_settings(config, {"dataset": dataset, "limit": limit, "seed": seed, "embedder": embedder,
-                                          "generator": generator, "device": device, "eval_limit": eval_limit,
-                                          "lr_grid": lr_grid, "embed_lr": embed_lr, "gen_lr": gen_lr,
-                                          "select_by": select_by, "train_limit": train_limit,
-                                          "val_limit": val_limit, "max_steps": max_steps,
-                                          "batch_size": batch_size, "gpus": gpus})
+        settings = settings_from_flags(config, locals(), local=False)
         graph = build_graph(strategy, settings, run_id)
         cluster = _k8s_cluster(cluster_config, namespace)
         uri = store_uri_of(store)
@@ -352,6 +376,30 @@ def cancel(
         return
     typer.echo(f"[cancel] run {ref.run_id}: deleted {len(deleted)} Jobs" + (f": {', '.join(deleted)}" if deleted
                                                                                else ""))
+
+
+@app.command()
+def serve(
+    index: str = typer.Option(..., "--index", help="index folder, or <store-uri>/runs/<run-id>/build-index"),
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8080, help="TCP port"),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", help="file holding the bearer token (else $RAG_JOBS_INDEX_TOKEN[_FILE])"),
+    no_auth: bool = typer.Option(False, "--no-auth", help="serve without a token beyond 127.0.0.1 (explicitly)"),
+    max_batch: int = typer.Option(256, help="query vectors per request"),
+    max_k: int = typer.Option(1000, help="results per query"),
+    max_in_flight: int = typer.Option(64, help="concurrent requests before answering 503"),
+) -> None:
+    """Serve an index over HTTP (the index service; `helm/index-service` deploys it)."""
+    from rag_jobs.index.service import read_token
+    from rag_jobs.index.service import serve as run_service
+
+    try:
+        token = None if no_auth else read_token(token_file)
+        run_service(index, host=host, port=port, token=token, no_auth=no_auth, max_batch=max_batch, max_k=max_k,
+                    max_in_flight=max_in_flight)
+    except RagJobsError as exc:
+        _fail(exc)
 
 
 def main() -> None:
