@@ -41,7 +41,8 @@ def load_embedder(name: str, device: str = "cpu"):
 
 def embed_with_grad(model, texts: list[str]):
     """Sentence embeddings with the autograd graph kept (sentence-transformers' encode() drops it)."""
-    features = model.tokenize(texts)
+    # sentence-transformers >= 6 names it preprocess(); older releases tokenize().
+    features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
     device = next(model.parameters()).device
     features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
     return model(features)["sentence_embedding"]  # (B, D)
