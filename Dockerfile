@@ -46,7 +46,8 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps \
        "rag-jobs @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
     && /opt/venv/bin/pip install --no-cache-dir \
-       faiss-cpu==1.15.1 numpy==2.4.6 pydantic==2.14.4 pyyaml==6.0.4 boto3==1.44.8
+       faiss-cpu==1.15.1 numpy==2.4.6 pydantic==2.14.4 pyyaml==6.0.4 boto3==1.44.8 \
+       fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0 httpx==0.28.1
 
 # ---- index-service --------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS index-service
@@ -64,7 +65,7 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080
 # The chart (helm/) sets the service's command; this default only proves the image works.
-CMD ["python", "-c", "import faiss, rag_jobs.index; print('rag-jobs index image', rag_jobs.__version__)"]
+CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
 
 # ---- train (default) ------------------------------------------------------------------------------
 FROM ${TORCH_IMAGE} AS train

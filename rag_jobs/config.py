@@ -52,6 +52,8 @@ class EvaluateConfig(_Frozen):
     max_prompt_tokens: int = Field(1024, gt=16, description="prompts are truncated from the left of the context")
     device: str = Field("auto", description="auto, cpu or cuda")
     skip_generation: bool = Field(False, description="retrieval metrics only (no generator)")
+    retriever: str = Field("local", pattern="^(local|https?://.+)$",
+                           description="local = load the index in process; or the URL of an index service")
 
 
 class ValidationConfig(_Frozen):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where it is used, so numpy-only callers (the index image) need no torch
+    import torch
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -34,6 +38,8 @@ def doc_logits(query_emb: torch.Tensor, doc_vectors: torch.Tensor, tau: float) -
     query_emb: (batch, dim), trainable; doc_vectors: (batch, n_docs, dim), frozen index vectors.
     Returns (batch, n_docs).
     """
+    import torch
+
     if tau <= 0:
         raise ValueError(f"tau must be positive, got {tau}")
     q = torch.nn.functional.normalize(query_emb, dim=-1)  # (batch, dim)
@@ -44,6 +50,8 @@ def doc_logits(query_emb: torch.Tensor, doc_vectors: torch.Tensor, tau: float) -
 
 def doc_prior(scores: torch.Tensor, tau: float) -> torch.Tensor:
     """p(z|x) = softmax over the retrieved top-k of s / tau; scores (batch, n_docs) are cosines."""
+    import torch
+
     if tau <= 0:
         raise ValueError(f"tau must be positive, got {tau}")
     return torch.softmax(scores / tau, dim=-1)

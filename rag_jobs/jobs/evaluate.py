@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
 from rag_jobs.index import load_index
+from rag_jobs.index.client import ServiceRetriever
+from rag_jobs.index.faiss_index import META_FILE
 from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.jobs.scoring import score_examples
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
@@ -33,12 +36,19 @@ def resolve_models(ctx: StepContext, base_embedder: str) -> tuple[str, str | Non
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     t0 = time.perf_counter()
-    index_dir = ctx.input_dir("index")
-    retriever = load_index(index_dir)
+    if cfg.retriever == "local":
+        index_dir = ctx.input_dir("index")
+        retriever = load_index(index_dir)
+        index_meta = retriever.meta
+    else:  # the index service: fetch only the splits and the index description
+        index_dir = ctx.input_dir("index", files=[SPLITS_FILE, META_FILE])
+        index_meta = json.loads((index_dir / META_FILE).read_text())
+        retriever = ServiceRetriever(cfg.retriever, os.environ.get("RAG_JOBS_INDEX_TOKEN"))
+        ctx.log(f"retrieving through the index service at {cfg.retriever}")
     examples = getattr(read_splits(index_dir / SPLITS_FILE), cfg.split)
     if cfg.limit:
         examples = examples[: cfg.limit]
-    embedder_name, adapter, used = resolve_models(ctx, retriever.meta["embedder"])
+    embedder_name, adapter, used = resolve_models(ctx, index_meta["embedder"])
     ctx.log(f"evaluating {len(examples)} {cfg.split} questions; embedder={used['embedder']} "
             f"generator={used['generator']} adapter={used['adapter']}")
     embedder = load_embedder(embedder_name, device=ctx.device)
