@@ -39,6 +39,12 @@ def test_baseline_end_to_end_and_rerun_reuses(tmp_path, tiny_embedder, tiny_gene
     assert "reuse build-index" in second.stdout and "reuse evaluate" in second.stdout
     assert "[build-index] start" not in second.stdout
 
+    # Another run (more test questions) shares the index: same config and inputs, computed once.
+    third = rag_jobs(*[a if a != "6" else "7" for a in args], cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert f"reuse build-index from run {runs[0].name}" in third.stdout
+    assert "[build-index] start" not in third.stdout and "[evaluate] start" in third.stdout
+
 
 @pytest.mark.parametrize(
     "extra,needle",

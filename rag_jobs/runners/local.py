@@ -53,6 +53,30 @@ def publish_graph(store, graph: Graph) -> None:
                           "pick another --run-id")
 
 
+def share_from_other_run(store, graph: Graph, spec: StepSpec) -> str | None:
+    """Commit this step by reference to an equal step (same config and inputs hash) of another run.
+
+    The new manifest lists the other run's files (their keys, sha256 and sizes), so readers fetch and verify
+    them as usual; nothing is copied. Returns the run it was shared from, or None.
+    """
+    want = graph.step_hash(spec.name)
+    suffix = f"/{spec.name}/_MANIFEST.json"
+    for key in store.list("runs/"):
+        parts = key.split("/")
+        if len(parts) != 4 or not key.endswith(suffix) or parts[1] == graph.run_id:
+            continue
+        other = read_manifest(store, StepRef(parts[1], spec.name))
+        if other is None or other.config_hash != want:
+            continue
+        extra = {**other.extra, "shared_from": {"run": other.run_id, "step": other.step, "attempt": other.attempt}}
+        shared = other.model_copy(update={"run_id": graph.run_id, "extra": extra})
+        ref = StepRef(graph.run_id, spec.name)
+        if store.put_bytes_if_absent(ref.manifest_key, shared.to_json()):
+            return other.run_id
+        return None
+    return None
+
+
 def _pump(proc: subprocess.Popen, name: str, errors: dict[str, str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -93,6 +117,11 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
             if read_manifest(store, StepRef(graph.run_id, spec.name)) is not None:
                 outcomes[spec.name] = StepOutcome(spec.name, "reused", 0)
                 log("run", f"reuse {spec.name} (already committed)")
+                continue
+            source = share_from_other_run(store, graph, spec)
+            if source is not None:
+                outcomes[spec.name] = StepOutcome(spec.name, "reused", 0)
+                log("run", f"reuse {spec.name} from run {source} (same config and inputs)")
                 continue
             log("run", f"start {spec.name} ({len(outcomes) + len(running) + 1}/{total})")
             proc = subprocess.Popen(
