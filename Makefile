@@ -39,8 +39,11 @@ lint: $(STAMP) $(CHECKOV) $(HELM)
 test: lint
 	$(BIN)/python -m pytest -q -x --timeout=900
 
+# The fast benchmarks; each writes a JSON result (machine, versions, figures, goal met or not).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/index_build.py
+	$(BIN)/python benchmarks/index_build.py --out benchmarks/results/index_build.json
+	$(BIN)/python benchmarks/joint_step.py --out benchmarks/results/joint_step.json
+	$(BIN)/python benchmarks/service_load.py --quick --out benchmarks/results/service_load_quick.json
 
 clean:
 	rm -rf $(VENV) .rag-jobs .pytest_cache .ruff_cache
