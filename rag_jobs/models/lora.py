@@ -53,13 +53,23 @@ def encode_prompt_answer(tokenizer, prompts: Sequence[str], answers: Sequence[st
 
 
 def answer_logprobs(model, batch: dict[str, torch.Tensor], answer_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """log p(y_t | prompt, y_<t) over the last `answer_len` positions: ((N, answer_len), mask (N, answer_len))."""
+    """log p(y_t | prompt, y_<t) over the last `answer_len` positions: ((N, answer_len), mask (N, answer_len)).
+
+    Only the last answer_len + 1 positions get logits (`logits_to_keep`): a vocabulary-wide log-softmax over
+    the whole prompt would cost N x L x V floats, most of the step's memory for long RAG prompts.
+    """
     att = batch["attention_mask"]
     position_ids = (att.cumsum(-1) - 1).clamp(min=0)  # (N, L) positions that ignore the left padding
-    logits = model(input_ids=batch["input_ids"], attention_mask=att, position_ids=position_ids).logits  # (N, L, V)
-    lp = token_logprobs(logits, batch["labels"])  # (N, L-1)
-    mask = batch["labels"][:, 1:] != -100  # (N, L-1)
-    return lp[:, -answer_len:], mask[:, -answer_len:]  # (N, T), (N, T)
+    keep = answer_len + 1
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": att, "position_ids": position_ids}
+    try:
+        logits = model(**kwargs, logits_to_keep=keep).logits  # (N, keep, V)
+    except TypeError:  # a model class without logits_to_keep
+        logits = model(**kwargs).logits
+    logits = logits[:, -keep:, :]  # (N, keep, V)
+    lp = token_logprobs(logits, batch["labels"][:, -keep:])  # (N, answer_len)
+    mask = batch["labels"][:, -answer_len:] != -100  # (N, answer_len)
+    return lp, mask
 
 
 def max_answer_len(batch: dict[str, torch.Tensor]) -> int:

@@ -47,3 +47,27 @@ def test_prompt_is_shortened_to_fit(tiny_generator):
     long = format_prompt(tok, "Question kept?", ["word " * 2000], max_prompt_tokens=200)
     assert len(tok(long, add_special_tokens=False)["input_ids"]) <= 200
     assert "Question kept?" in long
+
+
+def test_answer_logprobs_keeps_only_answer_logits_and_matches_full():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rag_jobs.core.losses import token_logprobs
+    from rag_jobs.models.lora import answer_logprobs
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2)
+    model = LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 50, (3, 12))
+    att = torch.ones_like(ids)
+    att[0, :4] = 0  # left padding
+    labels = torch.full_like(ids, -100)
+    labels[:, -3:] = ids[:, -3:]
+    labels[1, -3] = -100  # a shorter answer
+    lp, mask = answer_logprobs(model, {"input_ids": ids, "attention_mask": att, "labels": labels}, 3)
+    pos = (att.cumsum(-1) - 1).clamp(min=0)
+    full = token_logprobs(model(input_ids=ids, attention_mask=att, position_ids=pos).logits, labels)[:, -3:]
+    torch.testing.assert_close(lp, full)
+    assert mask.tolist() == [[True, True, True], [False, True, True], [True, True, True]]
