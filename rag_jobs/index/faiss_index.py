@@ -140,6 +140,9 @@ class FaissRetriever:
     def __len__(self) -> int:
         return len(self._passages)
 
+    def __contains__(self, passage_id: object) -> bool:
+        return passage_id in self._row
+
     def search(self, queries: np.ndarray, k: int, *, with_vectors: bool = False) -> SearchResult:
         if k <= 0:
             raise ConfigError(f"k={k} must be a positive integer")

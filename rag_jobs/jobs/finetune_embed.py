@@ -58,7 +58,7 @@ def body(ctx: StepContext) -> dict:
     seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
     pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()))
-             for e in train_ex for g in e.gold_passage_ids if g in retriever._row]
+             for e in train_ex for g in e.gold_passage_ids if g in retriever]
     if not pairs:
         raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
                         "this dataset has none: use ft-gen, two-phase or a joint strategy")

@@ -29,10 +29,10 @@ def load_embedder(name: str, device: str = "cpu"):
     """Load a SentenceTransformer from a path, an alias or a hub name; never runs remote code."""
     from sentence_transformers import SentenceTransformer
 
+    from rag_jobs.models import check_model_name
+
+    check_model_name(name, "embedder")
     path = resolve_embedder_path(name)
-    local = Path(path)
-    if not local.exists() and (name.startswith((".", "/", "~")) or "/" not in name):
-        raise ModelError(f"unknown embedder {name!r}: not a local path, not an alias ({', '.join(EMBEDDER_ALIASES)})")
     try:
         return SentenceTransformer(path, device=device, trust_remote_code=False)
     except Exception as exc:  # hub errors, bad configs, corrupt weights

@@ -86,9 +86,10 @@ def load_generator(
     """Load (model, tokenizer). NF4 4-bit when quantization resolves to nf4; an optional LoRA adapter."""
     from transformers import AutoModelForCausalLM
 
+    from rag_jobs.models import check_model_name
+
+    check_model_name(name, "generator")
     path = resolve_generator_path(name)
-    if not Path(path).exists() and (name.startswith((".", "/", "~")) or "/" not in name):
-        raise ModelError(f"unknown generator {name!r}: not a local path, not an alias ({', '.join(GGUF_ALIASES)})")
     quant = resolve_quantization(quantization, device)
     dtype = compute_dtype(device)
     kwargs: dict = {"trust_remote_code": False, "dtype": dtype}
