@@ -125,8 +125,10 @@ TrainLimitOpt = Annotated[Optional[int], typer.Option(help="train on at most thi
 ValLimitOpt = Annotated[Optional[int], typer.Option(help="score grid children on at most this many questions")]
 MaxStepsOpt = Annotated[Optional[int], typer.Option(help="stop each training step after this many optimizer steps")]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(help="training batch size (the paper: 8)")]
+Phase2PoolOpt = Annotated[Optional[int], typer.Option(
+    help="cached phase 2: passages per question scored once by the frozen generator (default 10; 0 = off)")]
 SETTING_FLAGS = ("dataset", "limit", "seed", "embedder", "generator", "device", "eval_limit", "lr_grid", "embed_lr",
-                 "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus")
+                 "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus", "phase2_pool")
 
 
 def settings_from_flags(config: Optional[Path], flags: dict[str, Any], *, local: bool = True) -> RunSettings:
@@ -167,6 +169,7 @@ def run(
     val_limit: ValLimitOpt = None,
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
+    phase2_pool: Phase2PoolOpt = None,
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
     try:
@@ -285,6 +288,7 @@ def submit(
     val_limit: ValLimitOpt = None,
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
+    phase2_pool: Phase2PoolOpt = None,
     gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
 ) -> None:
     """Run a strategy on Kubernetes: upload graph.json, start the in-cluster driver (one Job per step)."""

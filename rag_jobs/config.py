@@ -114,6 +114,9 @@ class JointConfig(TrainConfig):
     loss: str = Field("token", pattern="^(token|sequence)$", description="RAG-Token or RAG-Sequence marginal")
     gen_lr: float | None = Field(None, gt=0, description="generator learning rate when train=both")
     lrs_from_inputs: bool = Field(False, description="take lr / gen_lr from the selections given as inputs")
+    task: str = Field("train", pattern="^(train|score-pool)$",
+                      description="train, or score-pool: cache the frozen generator's scores for cached phase 2")
+    pool: int = Field(0, ge=0, le=1000, description="score-pool: passages per question in the pool (K >= k)")
 
     @field_validator("lr")
     @classmethod
@@ -124,6 +127,10 @@ class JointConfig(TrainConfig):
 
     @model_validator(mode="after")
     def _lr_known(self) -> JointConfig:
+        if self.task == "score-pool":
+            if self.pool < self.k:
+                raise ValueError(f"score-pool needs pool >= k, got pool={self.pool} k={self.k}")
+            return self
         if not self.lrs_from_inputs and self.lr is None:
             raise ValueError("lr is required unless lrs_from_inputs is true")
         if not self.lrs_from_inputs and self.train == "both" and self.gen_lr is None:

@@ -36,6 +36,11 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     sel1, sel2 = _manifest(store, "select-phase1"), _manifest(store, "select-phase2")
     assert sel1["extra"]["selected"].startswith("phase1-gen.lr-")
     assert len(sel2["metrics"]["curve"]) == 2
+    pool = _manifest(store, "phase2-pool")  # cached phase 2: one generator pass per pooled pair, for the whole grid
+    assert pool["metrics"]["pool_questions"] == 8 and pool["metrics"]["pool_k"] == 10
+    child = _manifest(store, sel2["extra"]["selected"])
+    assert child["inputs"]["pool"]["step"] == "phase2-pool"
+    assert child["metrics"]["pool_hits"] + child["metrics"]["pool_fallbacks"] == 8 * 5
     ev = _manifest(store, "evaluate-two-phase")
     assert ev["metrics"]["models"]["adapter"] == sel1["extra"]["selected"]
     assert sel2["extra"]["selected"] in ev["metrics"]["models"]["embedder"]

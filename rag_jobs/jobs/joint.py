@@ -16,6 +16,7 @@ import torch
 from rag_jobs.core.losses import rag_sequence_nll, rag_token_nll
 from rag_jobs.core.retrieval import doc_logits
 from rag_jobs.errors import ConfigError
+from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.jobs.evaluate import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.jobs.finetune import (
@@ -26,6 +27,7 @@ from rag_jobs.jobs.finetune import (
     trainable_state,
     validate,
 )
+from rag_jobs.jobs.pool import POOL_KEYS, ScorePool, build_pool, generator_logprobs, write_pool
 from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.models.embedder import embed_with_grad
 from rag_jobs.models.generation import format_prompt
@@ -45,7 +47,7 @@ class JointModel(torch.nn.Module):
         self.embedder, self.generator = embedder, generator
 
 
-def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok):
+def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok, pool: ScorePool | None = None):
     cfg = ctx.cfg
     train_emb = cfg.train in ("embedder", "both")
     train_gen = cfg.train in ("generator", "both")
@@ -61,6 +63,15 @@ def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok):
         docs = torch.from_numpy(hits.vectors.copy()).to(q.device)  # (B, K, D) frozen index vectors
         scores = doc_logits(q, docs, cfg.tau)  # (B, K)
         k = docs.shape[1]
+        if pool is not None:  # cached phase 2: the frozen generator's values from the pool, exact outside it
+            def exact(pairs):
+                return generator_logprobs(
+                    generator, tok,
+                    [(questions[b], retriever.passages([hits.ids[b][j]])[0].content, answers[b]) for b, j in pairs],
+                    max_prompt_tokens=cfg.max_prompt_tokens, max_answer_tokens=cfg.max_answer_tokens, device=device)
+
+            lp, mask = pool.lookup(batch, hits.ids, exact)  # (B, K, T), (B, T)
+            return loss_fn(lp.to(scores.device), scores, mask.to(scores.device))
         prompts = [
             format_prompt(tok, question, [p.content], max_prompt_tokens=cfg.max_prompt_tokens)
             for question, ids in zip(questions, hits.ids)
@@ -78,8 +89,34 @@ def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok):
     return step_fn
 
 
+def score_pool_body(ctx: StepContext) -> dict:
+    """task=score-pool: log p(answer | question, passage) of the frozen generator over each question's top-K."""
+    cfg = ctx.cfg
+    seed_everything(cfg.seed)
+    retriever, train_ex, _ = load_training_data(ctx)
+    base = retriever.meta["embedder"]
+    emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR) if ctx.has_input("embedder") else base
+    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
+    embedder = load_embedder(emb_path, device=ctx.device)
+    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
+                                    adapter_dir=adapter)
+    generator.eval()
+    hits = retriever.search(encode_texts(embedder, [e.question for e in train_ex]), cfg.pool)
+    tensors, meta = build_pool(train_ex, hits.ids, lambda ids: [p.content for p in retriever.passages(ids)],
+                               generator, tok, max_prompt_tokens=cfg.max_prompt_tokens,
+                               max_answer_tokens=cfg.max_answer_tokens, device=ctx.device,
+                               batch_size=max(cfg.batch_size, 1) * cfg.k, label=ctx.label)
+    meta.update({key: getattr(cfg, key) for key in POOL_KEYS})
+    meta["embedder"] = ctx.resolved_input("embedder") if ctx.has_input("embedder") else emb_path
+    meta["adapter"] = ctx.resolved_input("generator") if adapter else None
+    write_pool(ctx.out_dir, tensors, meta)
+    return {"pool_questions": len(train_ex), "pool_k": cfg.pool, "pool_pairs": len(train_ex) * cfg.pool}
+
+
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
+    if cfg.task == "score-pool":
+        return score_pool_body(ctx)
     dist = init_distributed()
     seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
@@ -108,9 +145,17 @@ def body(ctx: StepContext) -> dict:
     else:
         embedder.requires_grad_(False)
         embedder.eval()
+    pool = None
+    if ctx.has_input("pool"):
+        if cfg.train != "embedder":
+            raise ConfigError(f"step {ctx.spec.name!r}: a score pool needs a frozen generator (train=embedder)")
+        pool = ScorePool.load(ctx.input_dir("pool"))
+        pool.check_compatible(cfg.model_dump(), train_ex)
+        ctx.log(f"cached phase 2: {len(pool.row)} questions x {pool.meta['k_pool']} pooled passages")
     both = JointModel(embedder, generator)
     state, load = trainable_state(both)
-    result = train(label=ctx.label, items=train_ex, step_fn=make_step_fn(ctx, retriever, embedder, generator, tok),
+    step_fn = make_step_fn(ctx, retriever, embedder, generator, tok, pool)
+    result = train(label=ctx.label, items=train_ex, step_fn=step_fn,
                    groups=groups, cfg=loop_config(cfg), trainable_state=state, load_trainable=load,
                    checkpoints=StoreCheckpoints(ctx), work_dir=ctx.work_dir, dist_info=dist)
     embedder.eval()
@@ -122,7 +167,10 @@ def body(ctx: StepContext) -> dict:
     if cfg.train in ("generator", "both"):
         generator.save_pretrained(str(ctx.out_dir / ADAPTER_DIR), safe_serialization=True)
     metrics = validate(ctx, retriever, val_ex, embedder, (generator, tok))
-    return {**train_stats(result, dist), **metrics, "lr": lr, "gen_lr": gen_lr}
+    pool_stats = pool.stats() if pool is not None else {}
+    if pool is not None:
+        ctx.log(f"pool: {pool.hits} cached passage scores, {pool.fallbacks} exact fallbacks")
+    return {**train_stats(result, dist), **metrics, **pool_stats, "lr": lr, "gen_lr": gen_lr}
 
 
 def _learning_rates(ctx: StepContext) -> tuple[float | None, float | None]:

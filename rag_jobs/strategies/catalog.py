@@ -40,6 +40,8 @@ class RunSettings(_Frozen):
     gen_lr: float | None = Field(None, gt=0, description="a fixed generator lr (no grid; joint strategies)")
     select_by: str = Field("em", pattern="^(em|recall)$", description="grid selection: em (F1 ties) or recall")
     gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
+    phase2_pool: int = Field(10, ge=0, le=1000, description="cached phase 2: passages per question the frozen "
+                             "generator scores once for the whole phase-2 grid (>= k; 0 = exact passes only)")
 
     @field_validator("embed_lr_grid", "gen_lr_grid")
     @classmethod
@@ -112,8 +114,13 @@ class _Builder:
     def two_phase(self) -> tuple[str, str]:
         phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
                            train="generator")
-        phase2 = self.grid("phase2-embed", "joint", JointConfig, self.s.embed_grid(), "select-phase2",
-                           {"generator": phase1}, train="embedder")
+        inputs = {"generator": phase1}
+        if self.s.phase2_pool:
+            cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=self.s.phase2_pool)
+            inputs["pool"] = self.add(StepSpec("phase2-pool", "joint", cfg, {"index": self.index(), **inputs},
+                                                     gpus=1))
+        phase2 = self.grid("phase2-embed", "joint", JointConfig, self.s.embed_grid(), "select-phase2", inputs,
+                           train="embedder")
         return phase1, phase2
 
     def joint(self, loss: str, from_two_phase: bool) -> str:
