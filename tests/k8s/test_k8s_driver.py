@@ -130,8 +130,8 @@ def test_drive_runs_a_two_phase_graph_to_the_end(store, cluster, fake_api, tmp_p
                 fake_api.states[name] = ("succeeded", "")
 
     assert drive(graph, store, fake_api, cluster, sleep=finish_running_jobs, max_passes=20) == 0
-    assert fake_api.step_labels() == ["build-index", "phase1-gen", "select-phase1", "phase2-embed",
-                                      "select-phase2", "evaluate-two-phase"]
+    assert fake_api.step_labels() == ["build-index", "phase1-gen", "select-phase1", "phase2-pool",
+                                      "phase2-embed", "select-phase2", "evaluate-two-phase"]
 
 
 def test_cancel_marks_the_run_and_deletes_its_jobs_driver_first(store, cluster, fake_api):

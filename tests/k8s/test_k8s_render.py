@@ -66,8 +66,8 @@ def test_render_is_pure_and_deterministic(cluster, tmp_path):
 def test_one_job_per_step_and_one_indexed_job_per_grid(cluster):
     graph = golden_graph("two-phase")
     units = plan_units(graph)
-    assert [u.name for u in units] == ["build-index", "phase1-gen", "select-phase1", "phase2-embed",
-                                       "select-phase2", "evaluate-two-phase"]
+    assert [u.name for u in units] == ["build-index", "phase1-gen", "select-phase1", "phase2-pool",
+                                       "phase2-embed", "select-phase2", "evaluate-two-phase"]
     covered = [s for u in units for s in u.steps]
     assert sorted(covered) == sorted(s.name for s in graph.steps)
     jobs = {j["metadata"]["labels"]["rag-jobs.io/step"]: j for j in render(graph, cluster, STORE)}
@@ -114,7 +114,9 @@ def test_gpus_security_and_resources(cluster):
         assert res["requests"] == res["limits"]
         gpus = res["limits"].get("nvidia.com/gpu", 0)
         kind = job["metadata"]["labels"]["app.kubernetes.io/component"]
-        assert gpus == (0 if kind == "select" else (1 if kind in ("build-index", "evaluate") else 2))
+        step = job["metadata"]["labels"]["rag-jobs.io/step"]
+        single = kind in ("build-index", "evaluate") or step == "phase2-pool"  # scoring, not DDP training
+        assert gpus == (0 if kind == "select" else (1 if single else 2))
         if gpus:
             assert pod["nodeSelector"] == cluster.node_selector
             assert pod["tolerations"] == [{"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}]
