@@ -112,7 +112,7 @@ def test_gpus_security_and_resources(cluster):
         (c,) = pod["containers"]
         res = c["resources"]
         assert res["requests"] == res["limits"]
-        gpus = res["limits"].get("nvidia.com/gpu", 0)
+        gpus = int(res["limits"].get("nvidia.com/gpu", "0"))
         kind = job["metadata"]["labels"]["app.kubernetes.io/component"]
         step = job["metadata"]["labels"]["rag-jobs.io/step"]
         single = kind in ("build-index", "evaluate") or step == "phase2-pool"  # scoring, not DDP training

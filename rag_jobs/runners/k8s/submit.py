@@ -65,6 +65,9 @@ class KubeApi:
             raise ConfigError(text) from exc  # 401/403 (RBAC: see manifests/driver-rbac.yaml), 400/422
         except HTTPError as exc:
             raise TransientError(f"{what}: the Kubernetes API is unreachable: {exc}") from exc
+        except ValueError as exc:  # the client's models refused the object before sending it
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"{what}: the Kubernetes client rejected the object: {first}") from exc
 
     def create_job(self, manifest: dict[str, Any]) -> bool:
         from kubernetes.client.exceptions import ApiException
