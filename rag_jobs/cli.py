@@ -127,8 +127,11 @@ MaxStepsOpt = Annotated[Optional[int], typer.Option(help="stop each training ste
 BatchSizeOpt = Annotated[Optional[int], typer.Option(help="training batch size (the paper: 8)")]
 Phase2PoolOpt = Annotated[Optional[int], typer.Option(
     help="cached phase 2: passages per question scored once by the frozen generator (default 10; 0 = off)")]
+IndexShardsOpt = Annotated[Optional[int], typer.Option(
+    help="encode the corpus in this many parallel shard steps, then merge (default 1)")]
 SETTING_FLAGS = ("dataset", "limit", "seed", "embedder", "generator", "device", "eval_limit", "lr_grid", "embed_lr",
-                 "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus", "phase2_pool")
+                 "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus", "phase2_pool",
+                 "index_shards")
 
 
 def settings_from_flags(config: Optional[Path], flags: dict[str, Any], *, local: bool = True) -> RunSettings:
@@ -170,6 +173,7 @@ def run(
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
+    index_shards: IndexShardsOpt = None,
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
     try:
@@ -289,6 +293,7 @@ def submit(
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
+    index_shards: IndexShardsOpt = None,
     gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
 ) -> None:
     """Run a strategy on Kubernetes: upload graph.json, start the in-cluster driver (one Job per step)."""

@@ -38,6 +38,14 @@ class BuildIndexConfig(_Frozen):
     index_factory: str = Field("Flat", description="FAISS factory string; Flat = exact inner product")
     batch_size: int = Field(64, gt=0, description="passages per encoder batch")
     device: str = Field("auto", description="auto, cpu or cuda")
+    shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many slices, in parallel steps")
+    shard: int | None = Field(None, ge=0, description="set by the graph: this step encodes only slice `shard`")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> BuildIndexConfig:
+        if self.shard is not None and self.shard >= self.shards:
+            raise ValueError(f"shard {self.shard} is out of range for shards={self.shards}")
+        return self
 
 
 class EvaluateConfig(_Frozen):

@@ -82,6 +82,14 @@ def _make_index(factory: str, vectors: np.ndarray, seed: int):
     return index
 
 
+def check_corpus(passages: Sequence[Passage]) -> None:
+    if not passages:
+        raise DataError("cannot build an index from an empty corpus")
+    ids = [p.id for p in passages]
+    if len(set(ids)) != len(ids):
+        raise DataError("corpus has duplicate passage ids")
+
+
 def build_index(
     passages: Sequence[Passage],
     model,
@@ -94,17 +102,23 @@ def build_index(
     progress: ProgressFn | None = None,
 ) -> dict:
     """Encode the corpus and write index.faiss, vectors.npy, passages.jsonl and index_meta.json."""
-    import faiss
-
-    if not passages:
-        raise DataError("cannot build an index from an empty corpus")
-    ids = [p.id for p in passages]
-    if len(set(ids)) != len(ids):
-        raise DataError("corpus has duplicate passage ids")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_corpus(passages)
     t0 = time.perf_counter()
     vectors = encode_texts(model, [p.content for p in passages], batch_size=batch_size, progress=progress)
-    encode_s = time.perf_counter() - t0
+    return write_index(passages, vectors, out_dir, embedder_name=embedder_name, factory=factory, seed=seed,
+                       encode_s=time.perf_counter() - t0)
+
+
+def write_index(passages: Sequence[Passage], vectors: np.ndarray, out_dir: Path, *, embedder_name: str,
+                factory: str = "Flat", seed: int = 0, encode_s: float = 0.0) -> dict:
+    """Write the index folder from already encoded unit vectors (one row per passage, in passage order)."""
+    import faiss
+
+    check_corpus(passages)
+    if vectors.ndim != 2 or vectors.shape[0] != len(passages):
+        raise DataError(f"{vectors.shape[0] if vectors.ndim else 0} vectors for {len(passages)} passages")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = _make_index(factory, vectors, seed)
     faiss.write_index(index, str(out_dir / INDEX_FILE))
     np.save(out_dir / VECTORS_FILE, vectors)

@@ -30,6 +30,7 @@ class RunSettings(_Frozen):
     embedder: str = Field("minilm", description="base embedder")
     generator: str = Field("smollm2-135m", description="base generator")
     index_factory: str = Field("Flat", description="FAISS factory string")
+    index_shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many parallel shards")
     device: str = Field("auto", description="auto, cpu or cuda")
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights")
     evaluate: dict[str, Any] = Field(default_factory=dict, description="overrides of the evaluate step config")
@@ -74,9 +75,19 @@ class _Builder:
 
     def index(self) -> str:
         s = self.s
-        cfg = parse_config(BuildIndexConfig, {"data": s.data.model_dump(), "embedder": s.embedder,
-                                               "index_factory": s.index_factory, "device": s.device})
-        return self.add(StepSpec("build-index", "build-index", cfg.model_dump(mode="json"), gpus=1))
+        base = {"data": s.data.model_dump(), "embedder": s.embedder, "index_factory": s.index_factory,
+                "device": s.device, "shards": s.index_shards}
+        inputs = {}
+        if s.index_shards > 1:  # each shard encodes one slice of the corpus; build-index merges them
+            for i in range(s.index_shards):
+                shard = parse_config(BuildIndexConfig, {**base, "shard": i})
+                inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index",
+                                                             shard.model_dump(mode="json"), gpus=1))
+        cfg = parse_config(BuildIndexConfig, base)
+        # An unsharded index keeps the config (and so the hash) it had before sharding existed: its runs share it.
+        dumped = cfg.model_dump(mode="json", exclude=None if inputs else {"shards", "shard"})
+        return self.add(StepSpec("build-index", "build-index", dumped, inputs,
+                                 gpus=0 if inputs else 1))
 
     def evaluate(self, name: str, label: str, **inputs: str) -> str:
         s = self.s
@@ -138,6 +149,10 @@ class _Builder:
         return self.add(StepSpec(name, "joint", cfg, inputs, gpus=self.s.gpus))
 
 
+def _index(b: _Builder, in_compare: bool = False) -> None:
+    b.index()
+
+
 def _baseline(b: _Builder, in_compare: bool = False) -> None:
     b.evaluate("evaluate", "No Ft.")
 
@@ -168,6 +183,7 @@ def _rag(loss: str, label: str):
 
 
 STRATEGIES = {
+    "index": _index,  # only the index (for the index service, or to share it with later runs)
     "baseline": _baseline,
     "ft-embed": _ft_embed,
     "ft-gen": _ft_gen,

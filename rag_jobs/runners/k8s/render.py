@@ -44,7 +44,10 @@ MAX_INDEXED_NAME = 56  # pods of an Indexed Job get the host name <job>-<index>,
 
 @dataclass(frozen=True)
 class Unit:
-    """What one Job runs: one step, or the children of a grid (`select` names the step they feed)."""
+    """What one Job runs: one step, or the children of a fan-in (a grid, or index shards) as an Indexed Job.
+
+    `select` names the step the children feed: a grid's selection, or the merge of the index shards.
+    """
 
     name: str  # the rag-jobs.io/step label of the Job: the step name, or the grid's name
     kind: str
@@ -95,7 +98,8 @@ def plan_units(graph: Graph) -> list[Unit]:
             used_by[d].add(s.name)
     names = {s.name for s in graph.steps}
     grid_of: dict[str, Unit] = {}
-    for select in (s for s in graph.steps if s.kind == "select"):
+    fan_ins = (s for s in graph.steps if s.kind == "select" or (s.kind == "build-index" and s.inputs))
+    for select in fan_ins:
         children = _grid_children(graph, select, used_by)
         if children is None:
             continue
@@ -176,7 +180,7 @@ def _pod_spec(cluster: ClusterConfig, *, argv: list[str], kind: str, gpus: int, 
     res = cluster.resources_of(kind)
     amounts: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
     if gpus > 0:
-        amounts[cluster.gpu_resource] = gpus
+        amounts[cluster.gpu_resource] = str(gpus)  # the client models quantities as strings
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
     if kind != DRIVER_UNIT:
