@@ -93,6 +93,7 @@ class TrainConfig(_Frozen):
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="4-bit NF4 base on CUDA (QLoRA)")
     lora_r: int = Field(16, gt=0, description="LoRA rank (the paper: 16)")
     lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
     max_prompt_tokens: int = Field(768, gt=16, description="training prompts are shortened to fit")
     max_answer_tokens: int = Field(32, gt=0, description="answers are cut to this many tokens")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")

@@ -33,6 +33,16 @@ def _cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_embedder(tmp_path_factory) -> str:
     """A 2-layer, 32-wide BERT with MiniLM's real tokenizer, as a sentence-transformers folder."""
+    return _tiny_embedder(tmp_path_factory, dropout=0.1)
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_no_dropout(tmp_path_factory) -> str:
+    """The same without dropout: runs that split batches differently (torchrun) can be compared exactly."""
+    return _tiny_embedder(tmp_path_factory, dropout=0.0)
+
+
+def _tiny_embedder(tmp_path_factory, dropout: float) -> str:
     import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -43,7 +53,8 @@ def tiny_embedder(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("tiny-embedder")
     tok = AutoTokenizer.from_pretrained(resolve_embedder_path("minilm"))
     cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=256)
+                     intermediate_size=64, max_position_embeddings=256, hidden_dropout_prob=dropout,
+                     attention_probs_dropout_prob=dropout)
     raw = out / "hf"
     BertModel(cfg).save_pretrained(raw)
     tok.save_pretrained(raw)

@@ -25,29 +25,55 @@ from rag_jobs.training.distributed import init_distributed
 from rag_jobs.training.loop import seed_everything
 
 
-def make_step_fn(model, cfg):
-    """Plain MNRL, or the cached variant: embeddings without grad, loss, then chunk-wise backward."""
+class _Replayed(torch.autograd.Function):
+    """A loss whose backward replays the chunked embedding passes (GradCache), scaled like any other loss."""
 
-    def plain(batch):
+    @staticmethod
+    def forward(ctx, anchor, value, replay):
+        ctx.replay = replay
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        with torch.enable_grad():  # autograd runs backward() without grad mode; the replay builds graphs
+            ctx.replay(grad_output.detach())
+        return None, None, None
+
+
+def make_step_fn(model, cfg):
+    """Plain MNRL, or the cached variant: embeddings without grad, loss, then chunk-wise backward.
+
+    `whole` is the micro-batch across all ranks: its documents are frozen index vectors, so every rank scores
+    its questions against all of them, and a torchrun run sees the same in-batch negatives as one process.
+    """
+
+    def docs(batch, whole):
+        own = {id(b) for b in batch}
+        return torch.stack([b[1] for b in batch] + [b[1] for b in whole if id(b) not in own])  # (B + N, D)
+
+    def plain(batch, whole):
         q = embed_with_grad(model, [b[0] for b in batch])  # (B, D)
-        d = torch.stack([b[1] for b in batch]).to(q.device)  # (B, D) frozen index vectors
+        d = docs(batch, whole).to(q.device)  # (B + N, D) frozen index vectors, own positives first
         return mnrl_loss(q, d, scale=cfg.scale)
 
-    def cached(batch):
+    def cached(batch, whole):
         texts = [b[0] for b in batch]
-        d = torch.stack([b[1] for b in batch])  # (B, D)
+        d = docs(batch, whole)  # (B + N, D)
         chunks = [texts[i : i + cfg.mini_batch_size] for i in range(0, len(texts), cfg.mini_batch_size)]
         with torch.no_grad():
             q = torch.cat([embed_with_grad(model, c) for c in chunks])  # (B, D)
         q = q.detach().requires_grad_(True)
         loss = mnrl_loss(q, d.to(q.device), scale=cfg.scale)
-        (grad,) = torch.autograd.grad(loss, q)  # (B, D)
-        start = 0
-        for c in chunks:  # re-run each chunk with grad; only one chunk's activations live at a time
-            emb = embed_with_grad(model, c)  # (chunk, D)
-            (emb * grad[start : start + len(c)]).sum().div(cfg.grad_accum).backward()
-            start += len(c)
-        return loss.detach()
+        (grad,) = torch.autograd.grad(loss, q)  # (B, D) dLoss/dq, from embeddings computed without a graph
+
+        def replay(scale: torch.Tensor) -> None:
+            start = 0
+            for c in chunks:  # re-run each chunk with grad; only one chunk's activations live at a time
+                emb = embed_with_grad(model, c)  # (chunk, D)
+                (emb * grad[start : start + len(c)].to(emb.device)).sum().mul(scale).backward()
+                start += len(c)
+
+        return _Replayed.apply(torch.zeros((), requires_grad=True), loss.detach(), replay)
 
     return cached if cfg.cached else plain
 
@@ -65,7 +91,7 @@ def body(ctx: StepContext) -> dict:
     model = load_embedder(retriever.meta["embedder"], device=ctx.device)
     model.train()
     state, load = trainable_state(model)
-    result = train(label=ctx.label, items=pairs, step_fn=make_step_fn(model, cfg),
+    result = train(label=ctx.label, items=pairs, step_fn=make_step_fn(model, cfg), full_batch=True,
                    groups=[ParamGroup("embedder", [p for p in model.parameters() if p.requires_grad], cfg.lr)],
                    cfg=loop_config(cfg), trainable_state=state, load_trainable=load,
                    checkpoints=StoreCheckpoints(ctx), work_dir=ctx.work_dir,

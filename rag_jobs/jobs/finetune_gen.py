@@ -38,7 +38,8 @@ def body(ctx: StepContext) -> dict:
                        max_prompt_tokens=cfg.max_prompt_tokens), e.answers[0])
         for e, ids in zip(train_ex, hits.ids)
     ]
-    model = add_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha, gradient_checkpointing=cfg.gradient_checkpointing)
+    model = add_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                     gradient_checkpointing=cfg.gradient_checkpointing)
     model.train()
     device = next(model.parameters()).device
 

@@ -131,7 +131,7 @@ def body(ctx: StepContext) -> dict:
     if cfg.train in ("generator", "both"):
         if adapter is not None:
             raise ConfigError(f"step {ctx.spec.name!r} trains the generator but was given a trained adapter")
-        generator = add_lora(generator, r=cfg.lora_r, alpha=cfg.lora_alpha,
+        generator = add_lora(generator, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                              gradient_checkpointing=cfg.gradient_checkpointing)
         generator.train()
         groups.append(ParamGroup("generator", [p for p in generator.parameters() if p.requires_grad],

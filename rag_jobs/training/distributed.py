@@ -47,6 +47,17 @@ def all_reduce_mean_(tensors: list[torch.Tensor], info: DistInfo) -> None:
         t.div_(info.world_size)
 
 
+def all_reduce_scalar_mean(value: float, info: DistInfo) -> float:
+    """The mean of a Python float across ranks (the logged loss of a step is the whole batch's)."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    if torch.cuda.is_available() and dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item()) / info.world_size
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from rag_jobs import interrupts
 from rag_jobs.errors import ConfigError, UserError
 from rag_jobs.progress import fmt_duration, log
-from rag_jobs.training.distributed import DistInfo, all_reduce_mean_
+from rag_jobs.training.distributed import DistInfo, all_reduce_mean_, all_reduce_scalar_mean
 
 
 class TrainingDiverged(UserError):
@@ -163,8 +163,14 @@ def train(
     work_dir: Path | None = None,
     dist_info: DistInfo | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    full_batch: bool = False,
 ) -> TrainResult:
-    """Run `cfg.epochs` over `items`; returns the per-step losses. Resumes from the latest checkpoint."""
+    """Run `cfg.epochs` over `items`; returns the per-step losses. Resumes from the latest checkpoint.
+
+    Under torchrun each rank takes every world_size-th item of a micro-batch. A rank's loss is weighted by its
+    share of the micro-batch, so the averaged gradient is the one of the whole micro-batch whatever the split.
+    `full_batch`: call `step_fn(mine, whole_micro_batch)` (frozen in-batch negatives need every rank's items).
+    """
     info = dist_info or DistInfo()
     if not items:
         raise ConfigError("no training examples")
@@ -207,13 +213,24 @@ def train(
             for m in micros:
                 idx = order[m * cfg.batch_size : (m + 1) * cfg.batch_size]
                 mine = [items[i] for i in idx[info.rank :: info.world_size]]
-                loss = step_fn(mine) if mine else None
+                if not mine:
+                    loss = None
+                elif full_batch:
+                    loss = step_fn(mine, [items[i] for i in idx])
+                else:
+                    loss = step_fn(mine)
                 if loss is not None:
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(f"{label}: loss is {loss.item()} at step {step + 1}; "
                                                "the learning rate is probably too large")
-                    (loss / len(micros)).backward()
-                    step_loss += loss.item() / len(micros)
+                    share = len(mine) * info.world_size / len(idx) if info.enabled else 1.0
+                    (loss * share / len(micros)).backward()
+                    step_loss += loss.item() * share / len(micros)
+            if info.enabled:  # every rank joins every all-reduce, even one that had no items this step
+                for p in params:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                step_loss = all_reduce_scalar_mean(step_loss, info)
             all_reduce_mean_([p.grad for p in params if p.grad is not None], info)
             if cfg.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
