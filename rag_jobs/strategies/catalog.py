@@ -31,6 +31,7 @@ class RunSettings(_Frozen):
     generator: str = Field("smollm2-135m", description="base generator")
     index_factory: str = Field("Flat", description="FAISS factory string")
     index_shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many parallel shards")
+    index_search_params: str = Field("", description="FAISS search parameters, e.g. nprobe=64 for an IVF index")
     device: str = Field("auto", description="auto, cpu or cuda")
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights")
     evaluate: dict[str, Any] = Field(default_factory=dict, description="overrides of the evaluate step config")
@@ -76,7 +77,7 @@ class _Builder:
     def index(self) -> str:
         s = self.s
         base = {"data": s.data.model_dump(), "embedder": s.embedder, "index_factory": s.index_factory,
-                "device": s.device, "shards": s.index_shards}
+                "device": s.device, "shards": s.index_shards, "search_params": s.index_search_params}
         inputs = {}
         if s.index_shards > 1:  # each shard encodes one slice of the corpus; build-index merges them
             for i in range(s.index_shards):
@@ -84,8 +85,10 @@ class _Builder:
                 inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index",
                                                              shard.model_dump(mode="json"), gpus=1))
         cfg = parse_config(BuildIndexConfig, base)
-        # An unsharded index keeps the config (and so the hash) it had before sharding existed: its runs share it.
-        dumped = cfg.model_dump(mode="json", exclude=None if inputs else {"shards", "shard"})
+        # Fields added later are left out at their defaults, so an index keeps the config hash it always had and
+        # runs made before them still share it.
+        later = {"shards": 1, "shard": None, "search_params": ""}
+        dumped = cfg.model_dump(mode="json", exclude={k for k, v in later.items() if getattr(cfg, k) == v})
         return self.add(StepSpec("build-index", "build-index", dumped, inputs,
                                  gpus=0 if inputs else 1))
 

@@ -75,6 +75,22 @@ def test_ivf_factory_trains(tmp_path):
     assert len(load_index(tmp_path).search(np.ones((2, 4), dtype=np.float32), k=3).ids[0]) <= 3
 
 
+def test_ivf_search_params_are_recorded_and_applied_on_load(tmp_path):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    words = ["a", "bb", "ccc", "dddd"]
+    ps = [Passage(f"p{i}", "", " ".join(rng.choice(words, size=6))) for i in range(64)]
+    meta = build_index(ps, LengthEmbedder(), tmp_path, embedder_name="x", factory="IVF4,Flat", search_params="nprobe=4")
+    assert meta["search_params"] == "nprobe=4"
+    r = load_index(tmp_path)
+    assert faiss.extract_index_ivf(r.index).nprobe == 4
+    exact = np.asarray(r.vectors) @ np.ones(4, dtype=np.float32)  # nprobe = nlist: the IVF search is exact
+    assert r.search(np.ones((1, 4), dtype=np.float32), k=1).scores[0, 0] == pytest.approx(exact.max() / 2, abs=1e-5)
+    with pytest.raises(ConfigError, match="search_params"):
+        build_index(PASSAGES, LengthEmbedder(), tmp_path / "flat", embedder_name="x", search_params="nprobe=4")
+
+
 def test_tiny_real_embedder_index(tmp_path, tiny_embedder):
     model = load_embedder(tiny_embedder)
     ps = [Passage(f"p{i}", f"T{i}", f"passage number {i} about topic {i % 3}") for i in range(20)]

@@ -221,3 +221,15 @@ def test_driver_job_gets_the_cluster_config_and_an_api_token(cluster):
     assert c["command"] == ["rag-jobs", "drive", f"{STORE}/runs/{graph.run_id}"]
     env = {e["name"]: e["value"] for e in c["env"]}
     assert parse_cluster_config(yaml.safe_load(env["RAG_JOBS_CLUSTER_CONFIG"])) == cluster
+
+
+def test_a_data_volume_is_mounted_read_only_in_step_pods_only(cluster):
+    with_data = cluster.model_copy(update={"data_pvc": "datasets", "data_mount_path": "/data"})
+    graph = golden_graph("two-phase")
+    for job in render(graph, with_data, STORE):
+        pod = job["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        assert {"name": "data", "mountPath": "/data", "readOnly": True} in c["volumeMounts"]
+        assert {"name": "data", "persistentVolumeClaim": {"claimName": "datasets", "readOnly": True}} in pod["volumes"]
+    driver = render_driver_job(graph, with_data, STORE)["spec"]["template"]["spec"]
+    assert all(v["name"] != "data" for v in driver["volumes"])

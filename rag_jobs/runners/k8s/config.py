@@ -85,6 +85,10 @@ class ClusterConfig(BaseModel):
     s3_secret_name: str | None = Field(None, pattern=_DNS_LABEL,
                                        description="Secret with key `credentials` (an AWS shared credentials "
                                                    "file), mounted read-only; None with IRSA")
+    data_pvc: str | None = Field(None, pattern=_DNS_LABEL, max_length=253,
+                                 description="PersistentVolumeClaim with datasets, mounted read-only in step pods")
+    data_mount_path: str = Field("/data", pattern=r"^/[A-Za-z0-9._/-]*$",
+                                 description="where data_pvc is mounted (dataset specs name paths under it)")
     resources: dict[str, StepResources] = Field(default_factory=dict,
                                                 description="per step kind (and 'driver'); overrides the defaults")
     backoff_limit: int = Field(3, ge=0, le=20, description="retries of a step after transient failures (exit 1)")

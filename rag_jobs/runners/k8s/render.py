@@ -187,6 +187,9 @@ def _pod_spec(cluster: ClusterConfig, *, argv: list[str], kind: str, gpus: int, 
         mounts += [{"name": "cache", "mountPath": CACHE_ROOT}, {"name": "shm", "mountPath": "/dev/shm"}]
         volumes += [{"name": "cache", "emptyDir": {"sizeLimit": cluster.cache_size}},
                     {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": cluster.shm_size}}]
+    if cluster.data_pvc and kind != DRIVER_UNIT:  # datasets (e.g. a 29.9M-passage corpus) from a shared volume
+        mounts.append({"name": "data", "mountPath": cluster.data_mount_path, "readOnly": True})
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": cluster.data_pvc, "readOnly": True}})
     if cluster.s3_secret_name:
         mounts.append({"name": "s3-credentials", "mountPath": "/var/run/secrets/rag-jobs/s3", "readOnly": True})
         volumes.append({"name": "s3-credentials",
