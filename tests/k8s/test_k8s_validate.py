@@ -32,6 +32,14 @@ def _all_objects(cluster) -> dict[str, list[dict]]:
         out[strategy] = list(yaml.safe_load_all(text))  # through YAML: quoting must survive
     for path in sorted(MANIFESTS.glob("*.yaml")):
         out[path.name] = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    # the paper's setup on the example 8xA10 cluster: torchrun over 8 GPUs, 16 index shards, a dataset PVC
+    from rag_jobs.cli import load_settings
+    from rag_jobs.runners.k8s.config import load_cluster_config
+
+    paper = build_graph("two-phase", load_settings(REPO / "jobs" / "paper" / "two-phase.yaml", {}), "paper-check")
+    big = load_cluster_config(REPO / "jobs" / "cluster-8xa10.yaml")
+    out["jobs/paper/two-phase.yaml"] = list(yaml.safe_load_all(to_yaml(
+        [*render(paper, big, STORE), render_driver_job(paper, big, STORE)])))
     return out
 
 
