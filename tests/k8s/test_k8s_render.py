@@ -135,6 +135,7 @@ def test_gpus_security_and_resources(cluster):
         spec = job["spec"]
         assert spec["ttlSecondsAfterFinished"] == cluster.ttl_seconds_after_finished
         assert pod["restartPolicy"] == "Never"  # required by podFailurePolicy
+        assert pod["terminationGracePeriodSeconds"] == cluster.termination_grace_seconds
 
 
 def test_pod_failure_policy_follows_the_exit_code_contract(cluster):

@@ -97,6 +97,8 @@ class ClusterConfig(BaseModel):
     ttl_seconds_after_finished: int = Field(7 * 24 * 3600, ge=0,
                                             description="finished Jobs are garbage-collected after this")
     grid_parallelism: int = Field(3, ge=1, le=100, description="grid children that run at once (GPUs in use)")
+    termination_grace_seconds: int = Field(120, ge=10, le=3600,
+                                           description="time between SIGTERM and SIGKILL: a step checkpoints in it")
     shm_size: str = Field("8Gi", pattern=_QUANTITY, description="size of the memory-backed /dev/shm")
     cache_size: str = Field("100Gi", pattern=_QUANTITY,
                             description="size limit of the emptyDir holding model and artifact caches")

@@ -216,6 +216,7 @@ def _pod_spec(cluster: ClusterConfig, *, argv: list[str], kind: str, gpus: int, 
     }
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": cluster.termination_grace_seconds,  # SIGTERM -> checkpoint -> exit 1
         "serviceAccountName": service_account,
         "automountServiceAccountToken": api_token,
         "enableServiceLinks": False,
