@@ -203,6 +203,23 @@ def _short(v: Any) -> str:
 
 
 @app.command()
+def sweep(
+    run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>"),
+    grace_hours: float = typer.Option(6.0, min=0.0, help="leave anything younger alone (it may be uploading)"),
+) -> None:
+    """Remove what crashed steps left in a run: uncommitted attempts, incomplete uploads, temporary files."""
+    from rag_jobs.artifacts import sweep_run
+
+    try:
+        store_uri, ref = parse_run_uri(run if "://" in run else store_uri_of(run))
+        found = sweep_run(open_store(store_uri), ref, grace_s=grace_hours * 3600.0)
+    except RagJobsError as exc:
+        _fail(exc)
+        return
+    typer.echo(" ".join(f"{k}={v}" for k, v in found.items()))
+
+
+@app.command()
 def status(run: str = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>")) -> None:
     """Each step's state, duration and metrics, read from the store."""
     from rag_jobs.artifacts import StepRef, read_manifest

@@ -10,6 +10,7 @@ from rag_jobs.artifacts.commit import (
     latest_checkpoint,
     prune_checkpoints,
     read_manifest,
+    sweep_run,
     sweep_uncommitted,
 )
 from rag_jobs.artifacts.layout import CheckpointRef, RunRef, StepRef, parse_run_uri, run_uri
@@ -41,5 +42,6 @@ __all__ = [
     "prune_checkpoints",
     "read_manifest",
     "run_uri",
+    "sweep_run",
     "sweep_uncommitted",
 ]

@@ -358,3 +358,12 @@ def sweep_uncommitted(
             store.delete_prefix(prefix)
             removed.append(prefix)
     return sorted(removed)
+
+
+def sweep_run(store: ArtifactStore, run_ref: RunRef, *, grace_s: float = DEFAULT_SWEEP_GRACE_S) -> dict[str, int]:
+    """Everything a crash can leave behind in a run, older than grace_s: uncommitted attempt folders, incomplete
+    multipart uploads (S3: those of the whole store prefix) and temporary files of killed writers (local)."""
+    removed = sweep_uncommitted(store, run_ref, grace_s=grace_s)
+    aborted = store.abort_orphan_uploads(older_than_s=grace_s) if hasattr(store, "abort_orphan_uploads") else 0
+    temps = store.remove_stale_temp_files(run_ref.prefix, grace_s) if hasattr(store, "remove_stale_temp_files") else 0
+    return {"attempts_removed": len(removed), "uploads_aborted": aborted, "temp_files_removed": temps}

@@ -253,6 +253,21 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self._root.joinpath(*validate_key(key).split("/"))
 
+    def remove_stale_temp_files(self, prefix: str, older_than_s: float) -> int:
+        """Delete `.tmp-*` files under prefix older than older_than_s (a writer killed mid-write leaves one)."""
+        key = prefix.rstrip("/")
+        root = self._root.joinpath(*validate_key(key).split("/")) if key else self._root
+        if not root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in root.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     @contextlib.contextmanager
     def _errors(self, action: str, key: str) -> Iterator[None]:
         try:
@@ -466,7 +481,8 @@ class S3Store:
             # S3-compatible servers (MinIO, Ceph) usually serve buckets as paths, not host names.
             s3_options["addressing_style"] = os.environ.get("RAG_JOBS_S3_ADDRESSING_STYLE", "path")
         config = Config(
-            retries={"mode": "standard", "max_attempts": max(1, max_attempts)},
+            # total_max_attempts counts the first try (botocore reads "max_attempts" as retries after it)
+            retries={"mode": "standard", "total_max_attempts": max(1, max_attempts)},
             connect_timeout=10,
             read_timeout=120,
             s3=s3_options or None,
@@ -523,6 +539,8 @@ class S3Store:
             detail = _one_line(error.get("Message") or code or status)
             if code == "NoSuchBucket":
                 return StoreError(f"{head}: bucket {self.bucket!r} does not exist")
+            if code == "NoSuchUpload":  # aborted under us (a sweep, a lifecycle rule): a retry starts afresh
+                return TransientError(f"{head}: the multipart upload was aborted while in flight ({code})")
             if code in ("NoSuchKey", "NotFound", "404"):
                 return ArtifactNotFound(f"{where} not found")
             if code in _CREDENTIAL_CODES:
@@ -714,8 +732,11 @@ class S3Store:
                 deleted += len(objects)
         return deleted
 
-    def abort_orphan_uploads(self, older_than_s: float = 0) -> int:
-        """Abort incomplete multipart uploads under this store's prefix started > older_than_s ago."""
+    def abort_orphan_uploads(self, older_than_s: float = 6 * 3600.0) -> int:
+        """Abort incomplete multipart uploads under this store's prefix started > older_than_s ago.
+
+        The default grace leaves uploads of running steps alone; 0 only when nothing can be uploading.
+        """
         cutoff = datetime.now(timezone.utc).timestamp() - older_than_s
         aborted = 0
         with self._errors("list uploads of", None):

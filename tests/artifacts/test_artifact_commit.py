@@ -320,3 +320,23 @@ def test_sweep_never_deletes_around_an_unreadable_manifest(store: ArtifactStore)
     store.put_bytes(run.step("s").file_key(old, "x"), b"x")
     assert sweep_uncommitted(store, run, grace_s=0) == []
     assert store.exists(run.step("s").file_key(old, "x"))
+
+
+def test_sweep_run_removes_stale_attempts_and_temp_files_of_killed_writers(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rag_jobs.artifacts import LocalStore, RunRef, sweep_run
+    from rag_jobs.cli import app
+
+    store = LocalStore(tmp_path / "store")
+    run = RunRef("r1")
+    store.put_bytes(f"runs/r1/step-a/{layout.new_attempt_id()}/w.bin", b"half")  # an attempt that never committed
+    tmp = tmp_path / "store" / "runs" / "r1" / "step-a" / ".tmp-0123456789abcdef"  # a writer killed mid-write
+    tmp.write_bytes(b"partial")
+    assert sweep_run(store, run) == {"attempts_removed": 0, "uploads_aborted": 0, "temp_files_removed": 0}
+    old = time.time() - 7 * 3600
+    os.utime(tmp, (old, old))
+    res = CliRunner().invoke(app, ["sweep", f"{store.uri}/runs/r1", "--grace-hours", "0"])
+    assert res.exit_code == 0, res.output
+    assert "attempts_removed=1" in res.output and "temp_files_removed=1" in res.output
+    assert not tmp.exists() and store.list("runs/r1/") == []

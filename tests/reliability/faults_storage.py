@@ -7,7 +7,7 @@ the same scenarios can back a test (`test_storage_faults.py`) or a one-off relia
 * `interrupted_uploads`: multipart uploads cut by injected network faults at several byte offsets
   (in process, through the boto3 client's event hooks) and by SIGKILL of a separate uploader
   process; after each fault no object may be half visible and no manifest may exist without all
-  its files; then the sweep (`sweep_uncommitted` + `S3Store.abort_orphan_uploads`) must leave no
+  its files; then the sweep (`sweep_run`: attempts, multipart uploads, temp files) must leave no
   orphan multipart upload and no uncommitted attempt folder.
 * `duplicate_execution`: the same step committed twice, one after the other and concurrently
   (threads and processes, several rounds, local store and S3): exactly one winner and one
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_jobs.artifacts import layout
-from rag_jobs.artifacts.commit import commit_dir, read_manifest, sweep_uncommitted
+from rag_jobs.artifacts.commit import commit_dir, read_manifest, sweep_run
 from rag_jobs.artifacts.layout import CheckpointRef, RunRef, StepRef
 from rag_jobs.artifacts.store import TMP_PREFIX, ArtifactNotFound, LocalStore, S3Store
 from rag_jobs.errors import AlreadyCommitted, IntegrityError
@@ -295,17 +295,15 @@ def check_commit(store: LocalStore | S3Store, ref: StepRef, expected: dict[str, 
 
 
 def sweep(store: LocalStore | S3Store) -> dict[str, int]:
-    """What rag_jobs offers to clean up after crashed writers, run with no grace period.
-
-    `sweep_uncommitted` for every run (attempt folders no manifest references) and, on S3,
-    `S3Store.abort_orphan_uploads` (incomplete multipart uploads). Only call it when no writer of
-    the store is in flight: both sweeps would cut a live upload with a zero grace period.
-    """
-    removed = 0
+    """rag_jobs' clean-up after crashed writers (`sweep_run`: what `rag-jobs sweep` runs) over every run of the
+    store, with no grace period. Only call it when no writer of the store is in flight."""
+    total = {"attempts_removed": 0, "uploads_aborted": 0, "temp_files_removed": 0}
     for run in _runs_of(store.list(f"{layout.RUNS}/")):
-        removed += len(sweep_uncommitted(store, run, grace_s=0))
-    aborted = store.abort_orphan_uploads(older_than_s=0) if isinstance(store, S3Store) else 0
-    return {"attempts_removed": removed, "uploads_aborted": aborted}
+        for key, value in sweep_run(store, run, grace_s=0).items():
+            total[key] += value
+    if isinstance(store, S3Store):  # uploads of keys outside any run (the raw-upload scenarios) too
+        total["uploads_aborted"] += store.abort_orphan_uploads(older_than_s=0)
+    return total
 
 
 def reconcile(store: LocalStore | S3Store) -> dict[str, int]:
