@@ -45,9 +45,12 @@ def load_settings(config: Optional[Path], overrides: dict[str, Any]) -> RunSetti
         if not config.exists():
             raise ConfigError(f"config file {config} does not exist")
         try:
-            loaded = yaml.safe_load(config.read_text()) or {}
+            loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {config} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"config file {config} cannot be read as UTF-8 text: {why}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {config} must be a mapping of settings")
         data = {k: v for k, v in loaded.items() if k not in ("strategy", "store")}

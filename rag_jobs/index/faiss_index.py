@@ -207,21 +207,31 @@ def load_index(index_dir: Path, *, verify: bool = True) -> FaissRetriever:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"{meta_path} is corrupt: {exc}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("dim"), int):
+        raise IntegrityError(f"{meta_path} is corrupt: not an index description with an integer 'dim'")
     if verify:
-        for name, digest in meta.get("sha256", {}).items():
+        digests = meta.get("sha256")
+        missing = {INDEX_FILE, VECTORS_FILE, PASSAGES_FILE} - set(digests if isinstance(digests, dict) else ())
+        if missing:
+            raise IntegrityError(f"{meta_path} records no sha256 for {', '.join(sorted(missing))}")
+        for name, digest in digests.items():
             path = index_dir / name
             if not path.exists():
                 raise IntegrityError(f"index file {path} is missing")
             if _sha256(path) != digest:
                 raise IntegrityError(f"index file {path} does not match its recorded sha256")
-    index = faiss.read_index(str(index_dir / INDEX_FILE))
+    try:
+        index = faiss.read_index(str(index_dir / INDEX_FILE))
+        vectors = np.load(index_dir / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+        passages = []
+        with open(index_dir / PASSAGES_FILE, encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                passages.append(Passage(id=r["id"], title=r["title"], text=r["text"]))
+    except (RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:  # FAISS, numpy, json, a bad row
+        detail = " ".join(str(exc).split())[:300]
+        raise IntegrityError(f"index in {index_dir} is unreadable: {type(exc).__name__}: {detail}") from exc
     apply_search_params(index, meta.get("search_params", ""))
-    vectors = np.load(index_dir / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
-    passages = []
-    with open(index_dir / PASSAGES_FILE, encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            passages.append(Passage(id=r["id"], title=r["title"], text=r["text"]))
     if index.ntotal != len(passages) or vectors.shape != (len(passages), meta["dim"]):
         raise IntegrityError(f"index in {index_dir} is inconsistent: {index.ntotal} vectors, {len(passages)} passages")
     return FaissRetriever(index, vectors, passages, meta)

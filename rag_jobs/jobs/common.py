@@ -37,6 +37,8 @@ def load_graph(store, run: RunRef) -> Graph:
         text = store.get_bytes(run.graph_key).decode("utf-8")
     except RagJobsError as exc:
         raise ConfigError(f"run {run.run_id!r} has no readable graph.json in {store.uri}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"run {run.run_id!r}: graph.json in {store.uri} is not UTF-8: {exc}") from exc
     return Graph.from_json(text)
 
 

@@ -36,7 +36,7 @@ def load_embedder(name: str, device: str = "cpu"):
     try:
         return SentenceTransformer(path, device=device, trust_remote_code=False)
     except Exception as exc:  # hub errors, bad configs, corrupt weights
-        raise ModelError(f"cannot load embedder {name!r}: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(f"cannot load embedder {name!r}: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
 
 def embed_with_grad(model, texts: list[str]):

@@ -108,7 +108,7 @@ def load_generator(
         tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as exc:
-        raise ModelError(f"cannot load generator {name!r}: {type(exc).__name__}: {exc}") from exc
+        raise ModelError(f"cannot load generator {name!r}: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
     if quant != "nf4":
         model.to(device)
     if adapter_dir is not None:
@@ -117,7 +117,8 @@ def load_generator(
         try:
             model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
         except Exception as exc:
-            raise ModelError(f"cannot load LoRA adapter {adapter_dir!r}: {type(exc).__name__}: {exc}") from exc
+            detail = " ".join(str(exc).split())
+            raise ModelError(f"cannot load LoRA adapter {adapter_dir!r}: {type(exc).__name__}: {detail}") from exc
         if quant != "nf4":
             # A loaded adapter is only ever used frozen: folding it into the weights halves the cost of a
             # forward on CPU (unmerged LoRA runs 7 extra matmul pairs per layer). Not into 4-bit weights (lossy).

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rag_jobs.config import (
     BuildIndexConfig,
@@ -14,6 +15,7 @@ from rag_jobs.config import (
     FinetuneGenConfig,
     JointConfig,
     SelectConfig,
+    TrainConfig,
     _Frozen,
     parse_config,
 )
@@ -48,9 +50,26 @@ class RunSettings(_Frozen):
     @field_validator("embed_lr_grid", "gen_lr_grid")
     @classmethod
     def _grid_positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or any(not (x > 0) for x in v):
-            raise ValueError(f"a learning-rate grid needs one or more values > 0, got {list(v)}")
+        if not v or any(not (x > 0) or not math.isfinite(x) for x in v):
+            raise ValueError(f"a learning-rate grid needs one or more finite values > 0, got {list(v)}")
         return tuple(v)
+
+    @field_validator("embed_lr", "gen_lr")
+    @classmethod
+    def _lr_finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("learning rate must be a finite number > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> RunSettings:
+        """The evaluate and train overrides are checked now, also for a strategy that has no such step
+        (keys only some training configs know are still checked where they are used)."""
+        parse_config(EvaluateConfig, {"generator": self.generator, "quantization": self.quantization,
+                                      "device": self.device, **self.evaluate})
+        common = {k: v for k, v in self.train.items() if k in TrainConfig.model_fields and k != "lr"}
+        parse_config(TrainConfig, {**common, "lr": 1.0})
+        return self
 
     def embed_grid(self) -> tuple[float, ...]:
         return (self.embed_lr,) if self.embed_lr else self.embed_lr_grid

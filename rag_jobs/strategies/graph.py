@@ -98,9 +98,17 @@ class Graph:
     def from_json(cls, text: str) -> Graph:
         try:
             data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ConfigError(f"graph.json is malformed: expected a JSON object, got {type(data).__name__}")
             if data.get("format") != GRAPH_FORMAT:
                 raise ConfigError(f"graph.json format {data.get('format')!r} is not {GRAPH_FORMAT}")
             steps = [StepSpec(**s) for s in data["steps"]]
+            for s in steps:
+                if not (isinstance(s.name, str) and isinstance(s.kind, str) and isinstance(s.config, dict)
+                        and isinstance(s.inputs, dict) and all(isinstance(v, str) for v in s.inputs.values())):
+                    raise ConfigError(f"graph.json is malformed: step {s.name!r} has a field of the wrong type")
             return cls(run_id=data["run_id"], strategy=data["strategy"], steps=steps, settings=data["settings"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"graph.json is malformed: {exc}") from exc
+        except RecursionError:
+            raise ConfigError("graph.json is malformed: nested too deeply") from None

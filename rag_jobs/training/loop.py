@@ -20,10 +20,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rag_jobs import interrupts
-from rag_jobs.errors import ConfigError, UserError
+from rag_jobs.errors import ConfigError, IntegrityError, UserError
 from rag_jobs.progress import fmt_duration, log
 from rag_jobs.training.distributed import DistInfo, all_reduce_mean_, all_reduce_scalar_mean
 
@@ -132,6 +133,17 @@ def _save_checkpoint(folder: Path, *, step: int, groups: list[ParamGroup], opt: 
 
 
 def _load_checkpoint(folder: Path, *, opt: torch.optim.Optimizer, load_trainable: Callable[[dict], None]) -> int:
+    """Restore a checkpoint folder; a file that cannot be read as what it should be is an IntegrityError."""
+    try:
+        return _read_checkpoint(folder, opt=opt, load_trainable=load_trainable)
+    except torch.OutOfMemoryError:
+        raise
+    except (OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError, SafetensorError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise IntegrityError(f"checkpoint in {folder} is unreadable: {type(exc).__name__}: {detail}") from exc
+
+
+def _read_checkpoint(folder: Path, *, opt: torch.optim.Optimizer, load_trainable: Callable[[dict], None]) -> int:
     load_trainable(load_file(str(folder / "trainable.safetensors")))
     tensors = load_file(str(folder / "optimizer.safetensors"))
     sd = opt.state_dict()

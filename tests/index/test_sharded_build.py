@@ -18,8 +18,20 @@ from rag_jobs.runners.k8s.render import plan_units
 from rag_jobs.strategies import RunSettings, build_graph
 
 
-def _run_index(store: Path, embedder: str, *extra: str) -> Path:
-    res = subprocess.run([sys.executable, "-m", "rag_jobs.cli", "run", "index", "--dataset", "demo", "--embedder",
+def _small_dataset(tmp_path: Path) -> str:
+    """The first 400 passages of the demo set (and their questions), as a jsonl:DIR dataset."""
+    from rag_jobs.data import Dataset, build_demo_dataset, write_jsonl_dataset
+
+    demo = build_demo_dataset()
+    corpus = demo.corpus[:400]
+    keep = {p.id for p in corpus}
+    examples = [e for e in demo.examples if set(e.gold_passage_ids) <= keep]
+    root = write_jsonl_dataset(Dataset("small", examples, corpus, True), tmp_path / "small")
+    return f"jsonl:{root}"
+
+
+def _run_index(store: Path, embedder: str, dataset: str, *extra: str) -> Path:
+    res = subprocess.run([sys.executable, "-m", "rag_jobs.cli", "run", "index", "--dataset", dataset, "--embedder",
                           embedder, "--device", "cpu", "--store", str(store), *extra],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
@@ -29,8 +41,9 @@ def _run_index(store: Path, embedder: str, *extra: str) -> Path:
 
 
 def test_three_shards_in_three_processes_build_the_same_index(tmp_path, tiny_embedder):
-    whole = load_index(_run_index(tmp_path / "one", tiny_embedder))
-    sharded_dir = _run_index(tmp_path / "three", tiny_embedder, "--index-shards", "3", "--parallel", "3")
+    dataset = _small_dataset(tmp_path)
+    whole = load_index(_run_index(tmp_path / "one", tiny_embedder, dataset))
+    sharded_dir = _run_index(tmp_path / "three", tiny_embedder, dataset, "--index-shards", "3", "--parallel", "3")
     sharded = load_index(sharded_dir)
     run = sharded_dir.parents[1]
     shards = sorted(p.name for p in run.iterdir() if p.name.startswith("index-shard."))

@@ -145,9 +145,12 @@ def load_cluster_config(path: str | os.PathLike[str] | None) -> ClusterConfig:
         if not p.is_file():
             raise ConfigError(f"cluster config file {p} does not exist")
         try:
-            data = yaml.safe_load(p.read_text())
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ConfigError(f"cluster config {p} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"cluster config {p} cannot be read as UTF-8 text: {why}") from exc
         return parse_cluster_config(data, source=f"cluster config {p}")
     text = os.environ.get(CLUSTER_CONFIG_ENV)
     if text:
