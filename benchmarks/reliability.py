@@ -143,7 +143,7 @@ def inputs(work: Path, quick: bool) -> dict:
             total[k] += int(fig.get(k, 0))
         failures += [f"{name}: {f}" for f in fig.get("failures", [])]
     bad = ("crashes", "hangs", "escapes", "wrong_accepts", "wrong_rejections", "untidy_rejections", "code_executed")
-    return {"cases": total["inputs"], "inputs": total["must_reject"], **{k: total[k] for k in keys[2:]},
+    return {"inputs": total["inputs"], "must_reject": total["must_reject"], **{k: total[k] for k in keys[2:]},
             "groups": per_group, "failures": failures[:50],
             "goal_met": total["clean_rejections"] >= total["must_reject"] and all(total[k] == 0 for k in bad)}
 
@@ -170,7 +170,9 @@ def main() -> None:
         "half_visible": result["storage"]["half_visible"],
         "orphan_uploads_after_sweep": result["storage"]["orphan_uploads_after_sweep"],
         "manifests_per_step": result["storage"]["manifests_per_step"],
-        "inputs": result["inputs"]["inputs"], "clean_rejections": result["inputs"]["clean_rejections"],
+        "inputs": result["inputs"]["inputs"], "must_reject": result["inputs"]["must_reject"],
+        "clean_rejections": result["inputs"]["clean_rejections"],
+        "accepted_valid": result["inputs"]["accepted"], "wrong_accepts": result["inputs"]["wrong_accepts"],
         "crashes": result["inputs"]["crashes"], "hangs": result["inputs"]["hangs"],
         "escapes": result["inputs"]["escapes"],
         "lost": result["storage"]["lost"],
