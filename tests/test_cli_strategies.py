@@ -41,6 +41,8 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     child = _manifest(store, sel2["extra"]["selected"])
     assert child["inputs"]["pool"]["step"] == "phase2-pool"
     assert child["metrics"]["pool_hits"] + child["metrics"]["pool_fallbacks"] == 8 * 5
+    assert pool["metrics"]["pool_validation_answers"] == 4  # the children reuse them where top-k is unchanged
+    assert 0 <= child["metrics"]["val_answers_reused"] <= 4
     ev = _manifest(store, "evaluate-two-phase")
     assert ev["metrics"]["models"]["adapter"] == sel1["extra"]["selected"]
     assert sel2["extra"]["selected"] in ev["metrics"]["models"]["embedder"]

@@ -58,16 +58,20 @@ def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example],
     return retriever, train, val
 
 
-def validate(ctx: StepContext, retriever, examples, embedder, generator) -> dict:
-    """Score a trained child on the validation split: EM/F1 (with the generator) and Recall@5."""
+def validate(ctx: StepContext, retriever, examples, embedder, generator, known_answers: dict | None = None) -> dict:
+    """Score a trained child on the validation split: EM/F1 (with the generator) and Recall@5.
+
+    `known_answers` (cached phase 2): answers of the frozen generator for questions that retrieve the same
+    passages as under the starting embedder; only the others are generated.
+    """
     v = ctx.cfg.validation
     gen = generator if v.select_by == "em" else None
     with torch.no_grad():
         _, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
                                     max_prompt_tokens=ctx.cfg.max_prompt_tokens, batch_size=v.batch_size,
-                                    max_new_tokens=v.max_new_tokens, label=ctx.label)
+                                    max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers)
     ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
-    return {f"val_{k}": metrics[k] for k in ("em", "f1", "recall", "n") if k in metrics}
+    return {f"val_{k}": metrics[k] for k in ("em", "f1", "recall", "n", "answers_reused") if k in metrics}
 
 
 def trainable_state(module: torch.nn.Module):

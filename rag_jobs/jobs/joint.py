@@ -27,7 +27,15 @@ from rag_jobs.jobs.finetune import (
     trainable_state,
     validate,
 )
-from rag_jobs.jobs.pool import POOL_KEYS, ScorePool, build_pool, generator_logprobs, write_pool
+from rag_jobs.jobs.pool import (
+    POOL_KEYS,
+    ScorePool,
+    build_pool,
+    generator_logprobs,
+    validation_settings,
+    write_pool,
+)
+from rag_jobs.jobs.scoring import score_examples
 from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.models.embedder import embed_with_grad
 from rag_jobs.models.generation import format_prompt
@@ -93,7 +101,7 @@ def score_pool_body(ctx: StepContext) -> dict:
     """task=score-pool: log p(answer | question, passage) of the frozen generator over each question's top-K."""
     cfg = ctx.cfg
     seed_everything(cfg.seed)
-    retriever, train_ex, _ = load_training_data(ctx)
+    retriever, train_ex, val_ex = load_training_data(ctx)
     base = retriever.meta["embedder"]
     emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR) if ctx.has_input("embedder") else base
     adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
@@ -109,8 +117,17 @@ def score_pool_body(ctx: StepContext) -> dict:
     meta.update({key: getattr(cfg, key) for key in POOL_KEYS})
     meta["embedder"] = ctx.resolved_input("embedder") if ctx.has_input("embedder") else emb_path
     meta["adapter"] = ctx.resolved_input("generator") if adapter else None
+    if cfg.validation.select_by == "em":  # the grid's children reuse these where their top-k is unchanged
+        v = cfg.validation
+        with torch.no_grad():
+            rows, _ = score_examples(retriever, val_ex, embedder, (generator, tok), k=cfg.k, recall_k=5,
+                                     max_prompt_tokens=cfg.max_prompt_tokens, batch_size=v.batch_size,
+                                     max_new_tokens=v.max_new_tokens, label=ctx.label)
+        meta["validation_answers"] = {"settings": validation_settings(cfg), "answers": {
+            r["id"]: {"ids": r["retrieved"], "prediction": r["prediction"]} for r in rows}}
     write_pool(ctx.out_dir, tensors, meta)
-    return {"pool_questions": len(train_ex), "pool_k": cfg.pool, "pool_pairs": len(train_ex) * cfg.pool}
+    return {"pool_questions": len(train_ex), "pool_k": cfg.pool, "pool_pairs": len(train_ex) * cfg.pool,
+            "pool_validation_answers": len(meta.get("validation_answers", {}).get("answers", {}))}
 
 
 def body(ctx: StepContext) -> dict:
@@ -166,7 +183,8 @@ def body(ctx: StepContext) -> dict:
         embedder.save(str(ctx.out_dir / EMBEDDER_DIR))
     if cfg.train in ("generator", "both"):
         generator.save_pretrained(str(ctx.out_dir / ADAPTER_DIR), safe_serialization=True)
-    metrics = validate(ctx, retriever, val_ex, embedder, (generator, tok))
+    known = pool.known_answers(cfg) if pool is not None else None
+    metrics = validate(ctx, retriever, val_ex, embedder, (generator, tok), known_answers=known)
     pool_stats = pool.stats() if pool is not None else {}
     if pool is not None:
         ctx.log(f"pool: {pool.hits} cached passage scores, {pool.fallbacks} exact fallbacks")

@@ -74,6 +74,13 @@ def build_pool(examples: Sequence[Example], pool_ids: Sequence[Sequence[str]],
     return {"logprobs": logprobs.contiguous(), "mask": mask_all.to(torch.uint8).contiguous()}, meta
 
 
+def validation_settings(cfg) -> dict:
+    """What a validation answer depends on besides the question and its passages."""
+    v = cfg.validation
+    return {"generator": cfg.generator, "k": cfg.k, "max_prompt_tokens": cfg.max_prompt_tokens,
+            "max_new_tokens": v.max_new_tokens, "batch_size": v.batch_size}
+
+
 def write_pool(folder: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
     save_file(tensors, str(folder / POOL_TENSORS))
     (folder / POOL_META).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
@@ -142,6 +149,13 @@ class ScorePool:
             lp, _ = exact(missing)  # (n, t') with t' <= T
             out[[b for b, _ in missing], [j for _, j in missing], t - lp.shape[-1] :] = lp.to(out.dtype)
         return out, mask_rows[:, -t:]
+
+    def known_answers(self, cfg) -> dict | None:
+        """The starting embedder's validation answers, if they were made with this step's settings."""
+        cached = self.meta.get("validation_answers")
+        if not cached or cached.get("settings") != validation_settings(cfg):
+            return None
+        return cached["answers"]
 
     def stats(self) -> dict:
         total = self.hits + self.fallbacks

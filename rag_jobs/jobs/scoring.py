@@ -24,8 +24,13 @@ def score_examples(
     batch_size: int = 8,
     max_new_tokens: int = 24,
     label: str = "score",
+    known_answers: dict[str, dict] | None = None,
 ) -> tuple[list[dict], dict]:
-    """Rows (one per question) and summary metrics; generation is skipped when `generator` is None."""
+    """Rows (one per question) and summary metrics; generation is skipped when `generator` is None.
+
+    `known_answers`: {question id: {"ids": retrieved ids, "prediction": answer}} from an earlier greedy pass of
+    the same generator and prompt settings; a question that retrieves the same passages reuses its answer.
+    """
     q_vecs = encode_texts(embedder, [e.question for e in examples])
     result = retriever.search(q_vecs, max(k, recall_k))
     labelled = any(e.gold_passage_ids for e in examples)
@@ -40,17 +45,27 @@ def score_examples(
                      recall_name: rec})
     if generator is not None:
         model, tok = generator
+        known = known_answers or {}
+        preds: list[str | None] = [
+            known[ex.id]["prediction"] if ex.id in known and list(known[ex.id]["ids"]) == list(r["retrieved"])
+            else None for ex, r in zip(examples, rows)
+        ]
+        todo = [i for i, p in enumerate(preds) if p is None]
         prompts = [
-            format_prompt(tok, ex.question, [p.content for p in retriever.passages(r["retrieved"])],
+            format_prompt(tok, examples[i].question, [p.content for p in retriever.passages(rows[i]["retrieved"])],
                           max_prompt_tokens=max_prompt_tokens)
-            for ex, r in zip(examples, rows)
+            for i in todo
         ]
         progress = Progress(label, "answered", len(prompts), unit="q")
-        preds = generate_answers(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                 progress=progress)
+        for i, p in zip(todo, generate_answers(model, tok, prompts, batch_size=batch_size,
+                                               max_new_tokens=max_new_tokens, progress=progress)):
+            preds[i] = p
         for ex, r, p in zip(examples, rows, preds):
             r.update(prediction=p, em=M.exact_match(p, ex.answers), f1=M.token_f1(p, ex.answers))
-    return rows, summarize(rows, recall_name)
+    summary = summarize(rows, recall_name)
+    if generator is not None and known_answers:
+        summary["answers_reused"] = len(rows) - len(todo)
+    return rows, summary
 
 
 def summarize(rows: list[dict], recall_name: str) -> dict:

@@ -103,3 +103,17 @@ def test_score_pool_config_needs_pool_at_least_k():
         JointConfig(task="score-pool", pool=3, k=5, train="embedder")
     assert JointConfig(task="score-pool", pool=5, k=5, train="embedder").lr is None
     assert np.isfinite(JointConfig(lr=1e-5, train="embedder").tau)
+
+
+def test_known_answers_are_reused_only_where_the_retrieved_passages_match(setup):
+    from rag_jobs.jobs.scoring import score_examples
+
+    s = setup
+    kw = {"k": 3, "recall_k": 3, "max_prompt_tokens": 128, "batch_size": 4, "max_new_tokens": 4}
+    rows, metrics = score_examples(s.retriever, s.examples, s.emb, (s.gen, s.tok), **kw)
+    known = {r["id"]: {"ids": r["retrieved"], "prediction": "CACHED"} for r in rows}
+    known[rows[0]["id"]]["ids"] = ["p999"]  # this question now retrieves other passages: generate it again
+    again, m2 = score_examples(s.retriever, s.examples, s.emb, (s.gen, s.tok), known_answers=known, **kw)
+    assert m2["answers_reused"] == len(rows) - 1 and "answers_reused" not in metrics
+    assert again[0]["prediction"] == rows[0]["prediction"]
+    assert [r["prediction"] for r in again[1:]] == ["CACHED"] * (len(rows) - 1)
