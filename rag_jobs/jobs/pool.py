@@ -53,6 +53,7 @@ def build_pool(examples: Sequence[Example], pool_ids: Sequence[Sequence[str]],
     masks: list[torch.Tensor] = []
     progress = Progress(label, "questions pooled", len(examples), unit="q")
     per_batch = max(1, batch_size // max(k_pool, 1))
+    done = 0
     for start in range(0, len(examples), per_batch):
         chunk = list(zip(examples[start : start + per_batch], pool_ids[start : start + per_batch]))
         pairs = [(ex.question, text, ex.answers[0]) for ex, ids in chunk for text in passage_text(list(ids))]
@@ -62,7 +63,8 @@ def build_pool(examples: Sequence[Example], pool_ids: Sequence[Sequence[str]],
         mask = mask.view(len(chunk), k_pool, -1)[:, 0, :]  # (b, t)
         rows.extend(lp.unbind(0))
         masks.extend(mask.unbind(0))
-        progress.update(len(chunk))
+        done += len(chunk)
+        progress.update(done)  # the count so far, not the increment
     width = max((r.shape[-1] for r in rows), default=1)
     logprobs = torch.zeros(len(rows), k_pool, width)  # (N, K, Tmax), right-aligned, 0 where no answer token
     mask_all = torch.zeros(len(rows), width, dtype=torch.bool)  # (N, Tmax)
