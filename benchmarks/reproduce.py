@@ -110,13 +110,17 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--store", type=Path, default=REPO / ".rag-jobs" / "reproduce")
     ap.add_argument("--out-dir", type=Path, default=HERE / "results")
+    ap.add_argument("--limit", type=int, default=None, help="use at most this many questions of the sample")
     args = ap.parse_args()
 
     name = f"reproduce-{args.dataset}-{args.scale}"
     work = args.store / name
     work.mkdir(parents=True, exist_ok=True)
     config = work / "compare.yaml"
-    config.write_text(yaml.safe_dump(spec(args.dataset, args.scale, args.data_dir.resolve()), sort_keys=False))
+    settings = spec(args.dataset, args.scale, args.data_dir.resolve())
+    if args.limit:
+        settings["data"]["limit"] = args.limit
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "rag_jobs.cli", "run", "compare", "--config", str(config), "--store",
            str(work / "store")]
@@ -154,8 +158,7 @@ def main() -> None:
     figure = work / "report" / "figure.png"
     if figure.exists():
         (args.out_dir / f"{name}.png").write_bytes(figure.read_bytes())
-    write_result(name, {"dataset": args.dataset, "scale": args.scale, "config": spec(args.dataset, args.scale,
-                                                                                   args.data_dir.resolve()),
+    write_result(name, {"dataset": args.dataset, "scale": args.scale, "config": settings,
                         "run": run_uri, "exit_code": run.returncode, "wall_s": wall, "rows": rows,
                         "findings": found}, str(args.out_dir / f"{name}.json"))
     sys.exit(0 if run.returncode == 0 else 1)
