@@ -233,8 +233,8 @@ def train(
                     loss = step_fn(mine)
                 if loss is not None:
                     if not torch.isfinite(loss):
-                        raise TrainingDiverged(f"{label}: loss is {loss.item()} at step {step + 1}; "
-                                               "the learning rate is probably too large")
+                        step_loss = loss.item()  # diverged: no backward; every rank learns it below
+                        break
                     share = len(mine) * info.world_size / len(idx) if info.enabled else 1.0
                     (loss * share / len(micros)).backward()
                     step_loss += loss.item() * share / len(micros)
@@ -242,7 +242,10 @@ def train(
                 for p in params:
                     if p.grad is None:
                         p.grad = torch.zeros_like(p)
-                step_loss = all_reduce_scalar_mean(step_loss, info)
+                step_loss = all_reduce_scalar_mean(step_loss, info)  # non-finite on every rank if on one
+            if not math.isfinite(step_loss):
+                raise TrainingDiverged(f"{label}: loss is {step_loss} at step {step + 1}; "
+                                       "the learning rate is probably too large")
             all_reduce_mean_([p.grad for p in params if p.grad is not None], info)
             if cfg.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
