@@ -1,0 +1,60 @@
+"""Cost ratios of a finished `compare` run: two-phase / independent, and compare / its strategies run apart.
+
+    python benchmarks/strategy_costs.py RUN_URI [--out FILE]
+
+- two_phase_over_independent: fine-tuning wall time of the 2-Phase row over the Indp. row (grid children
+  included; the paper measured 2.2x on HotPotQA and 2.9x on PopQA; goal <= 1.3x).
+- compare_over_apart: the wall time of every step of the compare run (each computed once, shared) over the
+  sum, over its strategies, of every step each one needs (what running them one by one would compute);
+  goal <= 0.6x. Both come from the committed manifests (wall_s of each step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import write_result  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", help="run URI of a finished compare run: <store-uri>/runs/<run-id>")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    from rag_jobs.artifacts import StepRef, open_store, parse_run_uri, read_manifest
+    from rag_jobs.jobs.common import load_graph
+    from rag_jobs.results import collect_rows
+
+    store_uri, ref = parse_run_uri(args.run if "://" in args.run else Path(args.run).resolve().as_uri())
+    store = open_store(store_uri)
+    graph = load_graph(store, ref)
+    if graph.strategy != "compare":
+        raise SystemExit(f"strategy_costs: {args.run} is a {graph.strategy} run, not compare")
+    walls = {}
+    for s in graph.steps:
+        m = read_manifest(store, StepRef(graph.run_id, s.name))
+        if m is None:
+            raise SystemExit(f"strategy_costs: step {s.name} is not committed")
+        walls[s.name] = float(m.wall_s or 0.0)
+    rows = {r.label: r for r in collect_rows(store, graph)}
+    two_phase, indp = rows["2-Phase"].finetune_s, rows["Indp."].finetune_s
+    together = sum(walls.values())
+    apart = sum(r.total_s for r in rows.values())
+    write_result("strategy_costs", {
+        "run": args.run,
+        "finetune_s": {k: r.finetune_s for k, r in rows.items()},
+        "total_s": {k: r.total_s for k, r in rows.items()},
+        "two_phase_over_independent": two_phase / indp, "goal_two_phase": "<= 1.3 (paper: 2.2 HotPotQA, 2.9 PopQA)",
+        "compare_s": together, "apart_s": apart, "compare_over_apart": together / apart, "goal_compare": "<= 0.6",
+        "step_wall_s": walls,
+    }, args.out)
+
+
+if __name__ == "__main__":
+    main()
