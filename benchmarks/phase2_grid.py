@@ -82,7 +82,8 @@ def main() -> None:
         "goal": "grid of 9 <= 2x one learning rate (cached phase 2)",
         "pool_s": pool_s, "one_lr_s": t_one, "nine_lr_s": t_nine, "ratio": t_nine / t_one,
         "goal_met": t_nine / t_one <= 2.0,
-        "shared_with_first_run": sorted(set(one) & set(nine) - {"graph.json"}),
+        "reused_from_first_run": sorted(n for n in set(one) & set(nine)
+                                        if one[n].get("attempt") == nine[n].get("attempt")),
         "fallback_rate_mean": sum(c.get("pool_fallback_rate", 0.0) for c in children) / max(len(children), 1),
         "val_answers_reused": [c.get("val_answers_reused") for c in children],
         "parts_one": parts_one, "parts_nine": parts_nine, "runs": [one_id, nine_id],
