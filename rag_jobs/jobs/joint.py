@@ -97,23 +97,31 @@ def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok, pool: Sc
     return step_fn
 
 
+def _load_models(ctx: StepContext, retriever, local_rank: int | None = None):
+    """(embedder, its path, generator, tokenizer, adapter folder): the inputs' models, else the base ones."""
+    cfg = ctx.cfg
+    emb_path = retriever.meta["embedder"]
+    if ctx.has_input("embedder"):
+        emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR)
+    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
+    embedder = load_embedder(emb_path, device=ctx.device)
+    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
+                                    adapter_dir=adapter, local_rank=local_rank)
+    return embedder, emb_path, generator, tok, adapter
+
+
 def score_pool_body(ctx: StepContext) -> dict:
     """task=score-pool: log p(answer | question, passage) of the frozen generator over each question's top-K."""
     cfg = ctx.cfg
     seed_everything(cfg.seed)
     retriever, train_ex, val_ex = load_training_data(ctx)
-    base = retriever.meta["embedder"]
-    emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR) if ctx.has_input("embedder") else base
-    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
-    embedder = load_embedder(emb_path, device=ctx.device)
-    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
-                                    adapter_dir=adapter)
+    embedder, emb_path, generator, tok, adapter = _load_models(ctx, retriever)
     generator.eval()
     hits = retriever.search(encode_texts(embedder, [e.question for e in train_ex]), cfg.pool)
     tensors, meta = build_pool(train_ex, hits.ids, lambda ids: [p.content for p in retriever.passages(ids)],
                                generator, tok, max_prompt_tokens=cfg.max_prompt_tokens,
                                max_answer_tokens=cfg.max_answer_tokens, device=ctx.device,
-                               batch_size=max(cfg.batch_size, 1) * cfg.k, label=ctx.label)
+                               batch_size=cfg.batch_size * cfg.k, label=ctx.label)
     meta.update({key: getattr(cfg, key) for key in POOL_KEYS})
     meta["embedder"] = ctx.resolved_input("embedder") if ctx.has_input("embedder") else emb_path
     meta["adapter"] = ctx.resolved_input("generator") if adapter else None
@@ -137,12 +145,7 @@ def body(ctx: StepContext) -> dict:
     dist = init_distributed()
     seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
-    base_embedder = retriever.meta["embedder"]
-    emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR) if ctx.has_input("embedder") else base_embedder
-    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
-    embedder = load_embedder(emb_path, device=ctx.device)
-    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
-                                    adapter_dir=adapter, local_rank=dist.local_rank)
+    embedder, _, generator, tok, adapter = _load_models(ctx, retriever, dist.local_rank)
     lr, gen_lr = _learning_rates(ctx)
     groups = []
     if cfg.train in ("generator", "both"):
