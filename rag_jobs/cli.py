@@ -532,11 +532,30 @@ def plan(
                    f"the profile's device; measure on the target with `rag-jobs plan --measure --save-profile`.")
 
 
+def _usage_error_line(exc: Exception) -> str:
+    """A command-line usage error as one line: the message, then where to find help."""
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"rag-jobs: error: {message}{hint}"
+
+
 def main() -> None:
     try:
-        app()
+        rc = app(standalone_mode=False)
     except KeyboardInterrupt:
         sys.exit(130)
+    except typer.Abort:
+        typer.echo("rag-jobs: aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:  # Click's usage errors: one line, exit 2
+        code = int(getattr(exc, "exit_code", 2))
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `rag-jobs` / `rag-jobs report`: the help itself
+            typer.echo(exc.format_message())  # type: ignore[attr-defined]
+        else:
+            typer.echo(_usage_error_line(exc), err=True)
+        sys.exit(code)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

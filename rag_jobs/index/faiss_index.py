@@ -179,6 +179,9 @@ class FaissRetriever:
         queries = np.asarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ConfigError(f"query vectors have shape {queries.shape}, the index has dimension {self.dim}")
+        bad = np.flatnonzero(~np.isfinite(queries).all(axis=1))
+        if bad.size:  # FAISS would rank NaN/inf vectors arbitrarily and answer as if nothing were wrong
+            raise ConfigError(f"{bad.size} of {len(queries)} query vectors hold NaN or inf (first: row {int(bad[0])})")
         k = min(k, len(self))
         scores, rows = self.index.search(l2_normalize(queries), k)  # (n_q, k) each
         ids = [[self._passages[r].id for r in row if r >= 0] for row in rows]

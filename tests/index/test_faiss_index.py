@@ -51,6 +51,17 @@ def test_build_search_and_vectors(tmp_path):
         r.search(np.ones((1, 4), dtype=np.float32), k=0)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_query_vectors_are_refused(tmp_path, bad):
+    build_index(PASSAGES, LengthEmbedder(), tmp_path, embedder_name="length")
+    r = load_index(tmp_path)
+    queries = np.ones((3, 4), dtype=np.float32)
+    queries[1, 2] = bad
+    with pytest.raises(ConfigError, match="row 1"):
+        r.search(queries, k=2)
+    assert r.search(queries[[0, 2]], k=2).ids[0][0] in {"p1", "p2", "p3", "p4"}
+
+
 def test_corrupt_index_is_refused_before_faiss_reads_it(tmp_path):
     build_index(PASSAGES, LengthEmbedder(), tmp_path, embedder_name="length")
     path = tmp_path / INDEX_FILE

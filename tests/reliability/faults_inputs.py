@@ -1467,6 +1467,10 @@ def run_cli_faults(root: Path) -> dict[str, Any]:
                 ("'k'",)),
         CliCase("run baseline --config evil.yaml (a python/object tag)",
                 run("baseline", "--config", str(d / "evil.yaml")), ("YAML",)),
+        # Click's own usage errors (unknown flag, missing argument, a flag's type) are one line too
+        CliCase("run baseline --bogus (unknown flag)", run("baseline", "--bogus"), ("--bogus", "--help")),
+        CliCase("run (no strategy)", ["rag_jobs.cli", "run"], ("strategy", "--help")),
+        CliCase("run baseline --seed abc", run("baseline", "--seed", "abc"), ("--seed",)),
     ]
     run_cli_cases(box, cases, tally)
     return tally.as_dict()
