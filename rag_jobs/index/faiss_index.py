@@ -184,10 +184,14 @@ class FaissRetriever:
             raise ConfigError(f"{bad.size} of {len(queries)} query vectors hold NaN or inf (first: row {int(bad[0])})")
         k = min(k, len(self))
         scores, rows = self.index.search(l2_normalize(queries), k)  # (n_q, k) each
-        ids = [[self._passages[r].id for r in row if r >= 0] for row in rows]
+        short = int((rows < 0).any(axis=1).sum())
+        if short:  # an approximate index (IVF with a small nprobe) found fewer than k: ids and vectors would disagree
+            raise ConfigError(f"the index found fewer than k={k} passages for {short} of {len(rows)} queries; "
+                              f"search more of it (a larger nprobe in search_params) or lower k")
+        ids = [[self._passages[r].id for r in row] for row in rows]
         vecs = None
         if with_vectors:
-            vecs = self.vectors[np.clip(rows, 0, None)]  # (n_q, k, dim)
+            vecs = self.vectors[rows]  # (n_q, k, dim)
         return SearchResult(ids=ids, scores=scores, vectors=vecs)
 
     def passages(self, ids: list[str]) -> list[Passage]:

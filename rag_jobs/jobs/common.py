@@ -22,6 +22,7 @@ from rag_jobs.artifacts import (
     fetch_manifest,
     open_store,
     parse_run_uri,
+    prune_checkpoints,
     read_manifest,
 )
 from rag_jobs.config import step_config
@@ -166,10 +167,22 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
         }
         commit_dir(store, ref, out_dir, meta=meta)
         log(step_name, f"committed in {wall_s:.1f}s")
+        _drop_checkpoints(store, ref, step_name)
         return 0
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         shutil.rmtree(out_dir.parent / f"{out_dir.name}-work", ignore_errors=True)
+
+
+def _drop_checkpoints(store, ref: StepRef, step_name: str) -> None:
+    """A committed step is never resumed: its checkpoints (weights + optimizer state) only cost storage."""
+    try:
+        dropped = prune_checkpoints(store, ref, keep=0)
+    except RagJobsError as exc:  # the step is committed; a checkpoint left behind costs space, nothing else
+        log(step_name, f"warning: checkpoints not removed: {exc.one_line()}")
+        return
+    if dropped:
+        log(step_name, f"removed {len(dropped)} checkpoint(s) of the committed step")
 
 
 def quiet_libraries() -> None:

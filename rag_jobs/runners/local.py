@@ -108,9 +108,15 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
             if any(o is None for o in states):
                 continue
             ok = [o for o in states if o.state in ("reused", "done")]
-            if (spec.needs == "all" and len(ok) < len(states)) or (states and not ok):
+            # A grid selection goes on without children that failed for good (exit 2: a bad setting, a diverged
+            # loss), but not without one that may pass on a retry (exit 1: out of memory, a store timeout): the
+            # committed selection would be reused by every later run, so it waits for the re-run to retry.
+            retryable = [o for o in states if o.state == "skipped" or (o.state == "failed" and o.exit_code != 2)]
+            if (spec.needs == "all" and len(ok) < len(states)) or (states and not ok) or retryable:
                 outcomes[spec.name] = StepOutcome(spec.name, "skipped")
-                log("run", f"skip {spec.name}: a dependency failed")
+                why = (f"{', '.join(o.name for o in retryable)} may pass when the run is started again"
+                       if retryable and ok and spec.needs == "any" else "a dependency failed")
+                log("run", f"skip {spec.name}: {why}")
                 pending.remove(spec)
                 continue
             pending.remove(spec)

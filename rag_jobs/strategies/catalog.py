@@ -79,7 +79,13 @@ class RunSettings(_Frozen):
 
 
 def lr_tag(lr: float) -> str:
-    return f"lr-{lr:.0e}".replace("+", "")
+    """A step-name tag that names the learning rate exactly: the fewest mantissa digits that read back equal
+    (1e-05 -> lr-1e-05, 1.5e-05 -> lr-1.5e-05), so nearby rates of a grid never share a name."""
+    for digits in range(17):
+        text = f"{lr:.{digits}e}"
+        if float(text) == lr:
+            break
+    return f"lr-{text}".replace("+", "")
 
 
 class _Builder:
@@ -90,7 +96,9 @@ class _Builder:
         self.steps: dict[str, StepSpec] = {}
 
     def add(self, spec: StepSpec) -> str:
-        self.steps.setdefault(spec.name, spec)
+        known = self.steps.setdefault(spec.name, spec)
+        if known != spec:  # strategies share a step by name only when they would compute the same thing
+            raise ConfigError(f"two different steps are both named {spec.name!r}")
         return spec.name
 
     def index(self) -> str:
@@ -129,6 +137,8 @@ class _Builder:
     def grid(self, prefix: str, kind: str, model: type[_Frozen], lrs, select: str, inputs: dict[str, str],
              **extra: Any) -> str:
         children = {}
+        if len(set(lrs)) != len(lrs):
+            raise ConfigError(f"the {prefix} learning-rate grid repeats a value: {list(lrs)}")
         for i, lr in enumerate(lrs):
             name = f"{prefix}.{lr_tag(lr)}"
             self.add(StepSpec(name, kind, self._train_cfg(model, lr, **extra), {"index": self.index(), **inputs},

@@ -121,7 +121,10 @@ def _save_checkpoint(folder: Path, *, step: int, groups: list[ParamGroup], opt: 
             t = value if torch.is_tensor(value) else torch.tensor(value)
             opt_tensors[f"{pid}.{key}"] = t.detach().contiguous().cpu()
     save_file(opt_tensors, str(folder / "optimizer.safetensors"))
-    save_file({"torch": torch.get_rng_state()}, str(folder / "rng.safetensors"))
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout masks on GPU draw from this one
+        rng["cuda"] = torch.cuda.get_rng_state()
+    save_file(rng, str(folder / "rng.safetensors"))
     np_state = np.random.get_state()
     state = {
         "step": step,
@@ -153,7 +156,10 @@ def _read_checkpoint(folder: Path, *, opt: torch.optim.Optimizer, load_trainable
         state.setdefault(int(pid), {})[key] = t
     sd["state"] = state
     opt.load_state_dict(sd)
-    torch.set_rng_state(load_file(str(folder / "rng.safetensors"))["torch"])
+    rng = load_file(str(folder / "rng.safetensors"))
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
     meta = json.loads((folder / "state.json").read_text())
     py = meta["python_rng"]
     random.setstate((py[0], tuple(py[1]), py[2]))

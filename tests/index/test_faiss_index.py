@@ -109,3 +109,14 @@ def test_tiny_real_embedder_index(tmp_path, tiny_embedder):
     r = load_index(tmp_path)
     q = encode_texts(model, [ps[7].content])
     assert r.search(q, k=1).ids == [["p7"]]
+
+
+def test_an_ivf_search_that_finds_fewer_than_k_is_refused_not_misaligned(tmp_path):
+    rng = np.random.default_rng(0)
+    ps = [Passage(f"p{i}", "", " ".join(rng.choice(["a", "bb", "ccc", "dddd"], size=6))) for i in range(64)]
+    build_index(ps, LengthEmbedder(), tmp_path, embedder_name="x", factory="IVF4,Flat", search_params="nprobe=1")
+    r = load_index(tmp_path)
+    with pytest.raises(ConfigError, match="fewer than k=60"):
+        r.search(np.ones((2, 4), dtype=np.float32), k=60, with_vectors=True)
+    res = r.search(np.ones((2, 4), dtype=np.float32), k=2, with_vectors=True)
+    assert [len(x) for x in res.ids] == [2, 2] and res.vectors.shape == (2, 2, 4)

@@ -133,7 +133,7 @@ def kill_and_resume(work: Path, s: RunSettings, kills: list[tuple[str, float]], 
         sha = _adapter_sha(store)
         rows.append({"mode": mode, "arg": arg, "killed": killed, "committed_when_killed": committed_before,
                      "checkpoints_when_resumed": ckpts, "resumed": resumed, "exit_code": res.returncode,
-                     "identical": sha == expected})
+                     "identical": sha == expected, "checkpoints_after_commit": _checkpoints(store)})
     ok = sum(r["identical"] and r["exit_code"] == 0 for r in rows)
     return {"resume_identical": f"{ok}/{len(rows)}", "identical": ok, "runs": len(rows), "rows": rows}
 

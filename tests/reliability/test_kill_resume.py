@@ -24,6 +24,7 @@ def test_sigkill_after_and_during_a_checkpoint_then_resume_is_bit_identical(setu
     assert rows[1]["checkpoints_when_resumed"] == [4]  # checkpoint 8 was cut off before its manifest
     assert all(r["resumed"] for r in rows), rows
     assert fig["resume_identical"] == "2/2", rows
+    assert all(r["checkpoints_after_commit"] == [] for r in rows), rows  # a committed step keeps none
 
 
 @pytest.mark.slow
