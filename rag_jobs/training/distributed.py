@@ -47,15 +47,16 @@ def all_reduce_mean_(tensors: list[torch.Tensor], info: DistInfo) -> None:
         t.div_(info.world_size)
 
 
-def all_reduce_scalar_mean(value: float, info: DistInfo) -> float:
-    """The mean of a Python float across ranks (the logged loss of a step is the whole batch's)."""
+def all_reduce_step_state(loss: float, stop: bool, info: DistInfo) -> tuple[float, bool]:
+    """One all-reduce for a step's shared state: the mean loss (non-finite everywhere if on one rank) and
+    whether any rank was asked to stop (SIGTERM reaches the ranks of a pod at slightly different times)."""
     if not info.enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.float64)
+        return loss, stop
+    t = torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float64)
     if torch.cuda.is_available() and dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / info.world_size
+    return float(t[0].item()) / info.world_size, bool(t[1].item() > 0)
 
 
 def barrier(info: DistInfo) -> None:

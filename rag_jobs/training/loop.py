@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from rag_jobs import interrupts
 from rag_jobs.errors import ConfigError, IntegrityError, UserError
 from rag_jobs.progress import fmt_duration, log
-from rag_jobs.training.distributed import DistInfo, all_reduce_mean_, all_reduce_scalar_mean
+from rag_jobs.training.distributed import DistInfo, all_reduce_mean_, all_reduce_step_state
 
 
 class TrainingDiverged(UserError):
@@ -248,7 +248,9 @@ def train(
                 for p in params:
                     if p.grad is None:
                         p.grad = torch.zeros_like(p)
-                step_loss = all_reduce_scalar_mean(step_loss, info)  # non-finite on every rank if on one
+            # the loss (non-finite on every rank if on one) and a stop request (on every rank if on one): every
+            # rank then checkpoints-and-stops at the same step, instead of one leaving the others in an all-reduce
+            step_loss, stop = all_reduce_step_state(step_loss, interrupts.stop_requested(), info)
             if not math.isfinite(step_loss):
                 raise TrainingDiverged(f"{label}: loss is {step_loss} at step {step + 1}; "
                                        "the learning rate is probably too large")
@@ -267,13 +269,14 @@ def train(
                 window = []
             if checkpoints is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
                 _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info)
-            elif interrupts.stop_requested() and step < total:
+                stop = stop or (not info.enabled and interrupts.stop_requested())
+            elif (stop or (not info.enabled and interrupts.stop_requested())) and step < total:
                 # SIGTERM: keep this whole optimizer step, then exit 1 so the Job retries and resumes here.
                 if checkpoints is not None:
                     log(label, f"SIGTERM: checkpointing step {step} before exit")
                     _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info)
                 raise interrupts.Preempted(f"{label}: stopped by SIGTERM at step {step}/{total}")
-            if interrupts.stop_requested() and step < total:
+            if stop and step < total:
                 raise interrupts.Preempted(f"{label}: stopped by SIGTERM at step {step}/{total}")
     result.wall_s = time.perf_counter() - t0
     done_items = (step - start_step) * cfg.grad_accum * cfg.batch_size
