@@ -92,13 +92,15 @@ def lrs_from_run(run: str) -> tuple[float, float]:
 
     store_uri, ref = parse_run_uri(run if "://" in run else store_uri_of(run))
     st = open_store(store_uri)
-    found = {}
-    for step in ("select-phase2", "select-phase1"):
-        m = read_manifest(st, StepRef(ref.run_id, step))
-        if m is None:
-            raise ConfigError(f"--from-run {run}: step {step!r} is not committed (is it a finished two-phase run?)")
-        found[step] = float(m.metrics["lr"])
-    return found["select-phase2"], found["select-phase1"]
+    found = []
+    # phase 1 is select-phase1, or select-gen in a two-phase run with `phase1: concat`
+    for steps in (("select-phase2",), ("select-phase1", "select-gen")):
+        manifests = [m for m in (read_manifest(st, StepRef(ref.run_id, step)) for step in steps) if m is not None]
+        if not manifests:
+            raise ConfigError(f"--from-run {run}: step {steps[0]!r} is not committed (is it a finished two-phase "
+                              "run?)")
+        found.append(float(manifests[0].metrics["lr"]))
+    return found[0], found[1]
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -130,11 +132,14 @@ MaxStepsOpt = Annotated[Optional[int], typer.Option(help="stop each training ste
 BatchSizeOpt = Annotated[Optional[int], typer.Option(help="training batch size (the paper: 8)")]
 Phase2PoolOpt = Annotated[Optional[int], typer.Option(
     help="cached phase 2: passages per question scored once by the frozen generator (default 10; 0 = off)")]
+Phase1Opt = Annotated[Optional[str], typer.Option(
+    help="two-phase phase 1: rag (the paper: RAG loss over single-passage prompts) or concat (reuse the Ft. Gen. "
+         "grid: the generator trained on the concatenated top-k, the prompt it is evaluated with)")]
 IndexShardsOpt = Annotated[Optional[int], typer.Option(
     help="encode the corpus in this many parallel shard steps, then merge (default 1)")]
 SETTING_FLAGS = ("dataset", "limit", "seed", "embedder", "generator", "device", "eval_limit", "lr_grid", "embed_lr",
                  "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus", "phase2_pool",
-                 "index_shards")
+                 "phase1", "index_shards")
 
 
 def settings_from_flags(config: Optional[Path], flags: dict[str, Any], *, local: bool = True) -> RunSettings:
@@ -176,6 +181,7 @@ def run(
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
+    phase1: Phase1Opt = None,
     index_shards: IndexShardsOpt = None,
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
@@ -313,6 +319,7 @@ def submit(
     max_steps: MaxStepsOpt = None,
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
+    phase1: Phase1Opt = None,
     index_shards: IndexShardsOpt = None,
     gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
 ) -> None:

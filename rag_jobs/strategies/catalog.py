@@ -44,6 +44,8 @@ class RunSettings(_Frozen):
     gen_lr: float | None = Field(None, gt=0, description="a fixed generator lr (no grid; joint strategies)")
     select_by: str = Field("em", pattern="^(em|recall)$", description="grid selection: em (F1 ties) or recall")
     gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
+    phase1: str = Field("rag", pattern="^(rag|concat)$", description="two-phase phase 1: rag (the paper: the "
+                        "RAG loss, one passage per prompt) or concat (the Ft. Gen. grid, shared with it in compare)")
     phase2_pool: int = Field(10, ge=0, le=1000, description="cached phase 2: passages per question the frozen "
                              "generator scores once for the whole phase-2 grid (>= k; 0 = exact passes only)")
 
@@ -155,8 +157,11 @@ class _Builder:
         return self.grid("finetune-gen", "finetune-gen", FinetuneGenConfig, self.s.gen_grid(), "select-gen", {})
 
     def two_phase(self) -> tuple[str, str]:
-        phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
-                           train="generator")
+        if self.s.phase1 == "concat":  # the generator of Ft. Gen.: trained on the prompt it is evaluated with
+            phase1 = self.gen_grid()
+        else:
+            phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
+                               train="generator")
         inputs = {"generator": phase1}
         if self.s.phase2_pool:
             cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=self.s.phase2_pool)
