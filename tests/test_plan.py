@@ -28,6 +28,7 @@ def test_estimates_by_hand():
     phase1 = 3 * (10 * 2 * 16 + 54)
     assert est["2-Phase"] == pytest.approx(phase1 + 3 * (10 + 10 * 2 * 16 + 54))
     assert est["2-Phase (cached)"] == pytest.approx(phase1 + 10 * 4 * 16 + 3 * (10 + 54))
+    assert est["2-Phase (concat, cached)"] == pytest.approx(est["Ft. Gen."] + 10 * 4 * 16 + 3 * (10 + 54))
     assert est["RAG-Tok."] == est["RAG-Seq."] == pytest.approx(3 * (10 * 2 * 16 + 10 + 54))
 
 
