@@ -49,3 +49,18 @@ def test_findings_are_judged_from_the_numbers(reproduce):
     assert joint["reproduced"] is False and joint["numbers"]["RAG-Tok."] == 59.0
     del rows["RAG-Seq."]
     assert {f["reproduced"] for f in reproduce.findings(rows)[2:]} == {None}
+
+
+def test_findings_say_whether_a_difference_leaves_the_baseline_interval(reproduce):
+    def row(em, f1, r, ci_r):
+        return {"em": em, "f1": f1, "recall": r, "em_ci95": [em - 0.05, em + 0.05], "f1_ci95": [f1 - 0.05, f1 + 0.05],
+                "recall_ci95": ci_r}
+
+    rows = {"No Ft.": row(0.10, 0.20, 0.60, [0.55, 0.66]), "Ft. Embed.": row(0.1, 0.2, 0.62, None),
+            "Ft. Gen.": row(0.3, 0.30, 0.6, None), "Indp.": row(0.3, 0.3, 0.7, None),
+            "2-Phase": row(0.3, 0.3, 0.7, None), "RAG-Seq.": row(0.3, 0.3, 0.7, None),
+            "RAG-Tok.": row(0.3, 0.3, 0.65, None)}
+    found = {f["finding"]: f for f in reproduce.findings(rows)}
+    assert found["Ft. Embed. raises Recall@5 over No Ft."]["beyond_interval"] is False  # 62 inside [55, 66]
+    assert found["Ft. Gen. raises EM/F1 over No Ft."]["beyond_interval"] is True  # F1 30 above [15, 25]
+    assert found["joint strategies raise Recall@5 without context labels"]["beyond_interval"] is False  # 65 inside
