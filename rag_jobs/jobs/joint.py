@@ -41,7 +41,7 @@ from rag_jobs.models.embedder import embed_with_grad
 from rag_jobs.models.generation import format_prompt
 from rag_jobs.models.lora import add_lora, answer_logprobs, encode_prompt_answer, max_answer_len
 from rag_jobs.training import ParamGroup, train
-from rag_jobs.training.distributed import init_distributed
+from rag_jobs.training.distributed import all_reduce_sum_counts, init_distributed
 from rag_jobs.training.loop import seed_everything
 
 LOSSES = {"token": rag_token_nll, "sequence": rag_sequence_nll}
@@ -180,6 +180,8 @@ def body(ctx: StepContext) -> dict:
                    checkpoints=StoreCheckpoints(ctx), work_dir=ctx.work_dir, dist_info=dist)
     embedder.eval()
     generator.eval()
+    if pool is not None:  # every rank joins: the counts of the whole batch, not rank 0's share
+        pool.hits, pool.fallbacks = all_reduce_sum_counts([pool.hits, pool.fallbacks], dist)
     if not dist.is_main:
         sys.exit(0)
     if cfg.train in ("embedder", "both"):

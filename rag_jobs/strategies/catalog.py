@@ -165,8 +165,9 @@ class _Builder:
         inputs = {"generator": phase1}
         if self.s.phase2_pool:
             cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=self.s.phase2_pool)
+            # one process, on the kind of device the children use (a GPU's nf4 scores would not be the CPU's)
             inputs["pool"] = self.add(StepSpec("phase2-pool", "joint", cfg, {"index": self.index(), **inputs},
-                                                     gpus=1))
+                                                     gpus=min(1, self.s.gpus)))
         phase2 = self.grid("phase2-embed", "joint", JointConfig, self.s.embed_grid(), "select-phase2", inputs,
                            train="embedder")
         return phase1, phase2

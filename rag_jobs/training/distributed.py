@@ -59,6 +59,17 @@ def all_reduce_step_state(loss: float, stop: bool, info: DistInfo) -> tuple[floa
     return float(t[0].item()) / info.world_size, bool(t[1].item() > 0)
 
 
+def all_reduce_sum_counts(counts: list[int], info: DistInfo) -> list[int]:
+    """Counters (cache hits, fallbacks) summed over ranks: each rank only counts its own share of a batch."""
+    if not info.enabled:
+        return list(counts)
+    t = torch.tensor(counts, dtype=torch.int64)
+    if torch.cuda.is_available() and dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return [int(x) for x in t.tolist()]
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

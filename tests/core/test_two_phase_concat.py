@@ -28,3 +28,10 @@ def test_the_default_graph_is_unchanged():
     graph = build_graph("two-phase", RunSettings(**GRIDS), run_id="d")
     assert graph.step("evaluate-two-phase").inputs["generator"] == "select-phase1"
     assert "phase1" not in graph.step("phase2-pool").config
+
+
+def test_the_pool_step_runs_on_the_kind_of_device_its_children_use():
+    for gpus, pool_gpus in ((0, 0), (1, 1), (8, 1)):
+        graph = build_graph("two-phase", RunSettings(gpus=gpus, **GRIDS), run_id="g")
+        assert graph.step("phase2-pool").gpus == pool_gpus
+        assert graph.step("phase2-embed.lr-1e-05").gpus == gpus

@@ -1,5 +1,8 @@
-"""SIGTERM reaches the ranks of a torchrun pod at slightly different times: whichever rank sees it first,
-every rank stops at the same step, rank 0 checkpoints that step, and nobody is left waiting in an all-reduce."""
+"""Shared state of torchrun ranks (2 CPU processes, gloo).
+
+SIGTERM reaches the ranks of a pod at slightly different times: whichever rank sees it first, every rank stops
+at the same step, rank 0 checkpoints that step, and nobody is left waiting in an all-reduce. Counters each rank
+keeps for its share of the batches (cached-pool hits) are summed before rank 0 reports them."""
 
 from __future__ import annotations
 
@@ -55,3 +58,20 @@ def test_a_stop_seen_by_one_rank_stops_every_rank_at_the_same_step(tmp_path):
     outcomes = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert all(o["stopped"] and "at step 3/10" in o["stopped"] for o in outcomes), outcomes
     assert [p.name for p in (tmp_path / "ckpts").iterdir()] == ["00000003"]  # rank 0 kept the step it stopped at
+
+
+def _count_rank(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from rag_jobs.training.distributed import DistInfo, all_reduce_sum_counts
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    total = all_reduce_sum_counts([10 + rank, 3 * rank], DistInfo(rank, world, rank))
+    (Path(out_dir) / f"count{rank}.json").write_text(json.dumps(total))
+    dist.destroy_process_group()
+
+
+@pytest.mark.timeout(120)
+def test_counts_are_summed_over_ranks(tmp_path):
+    mp.spawn(_count_rank, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    assert [json.loads((tmp_path / f"count{r}.json").read_text()) for r in range(2)] == [[21, 3], [21, 3]]
