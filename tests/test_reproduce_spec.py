@@ -64,3 +64,16 @@ def test_findings_say_whether_a_difference_leaves_the_baseline_interval(reproduc
     assert found["Ft. Embed. raises Recall@5 over No Ft."]["beyond_interval"] is False  # 62 inside [55, 66]
     assert found["Ft. Gen. raises EM/F1 over No Ft."]["beyond_interval"] is True  # F1 30 above [15, 25]
     assert found["joint strategies raise Recall@5 without context labels"]["beyond_interval"] is False  # 65 inside
+
+
+def test_popqa_retrieval_findings_read_answer_recall(reproduce):
+    def row(r, ar):
+        return {"em": 0.3, "f1": 0.3, "recall": r, "answer_recall": ar, "em_ci95": [0.25, 0.35]}
+
+    rows = {"No Ft.": row(0.5, 0.40), "Ft. Embed.": row(0.5, 0.45), "Ft. Gen.": row(0.5, 0.4),
+            "Indp.": row(0.5, 0.45), "2-Phase": row(0.5, 0.5), "RAG-Seq.": row(0.5, 0.42), "RAG-Tok.": row(0.5, 0.41)}
+    assert reproduce.RECALL_KEY["popqa"] == "answer_recall"
+    found = {f["finding"]: f for f in reproduce.findings(rows, "answer_recall")}
+    assert found["Ft. Embed. raises Recall@5 over No Ft."]["reproduced"] is True
+    assert found["joint strategies raise Recall@5 without context labels"]["numbers"]["2-Phase"] == 50.0
+    assert {f["reproduced"] for f in reproduce.findings(rows)[:1]} == {False}  # by gold Recall@5: flat at 50
