@@ -60,7 +60,9 @@ def main() -> None:
         if other.strategy != "two-phase":
             raise SystemExit(f"strategy_costs: --two-phase {run} is a {other.strategy} run")
         (row,) = [r for r in collect_rows(other_store, other) if r.label == "2-Phase"]
-        others[run] = {"phase1": other.settings.get("phase1", "rag"), "finetune_s": row.finetune_s,
+        pool = next((st.config.get("pool") for st in other.steps if st.name == "phase2-pool"), 0)
+        others[run] = {"phase1": other.settings.get("phase1", "rag"), "phase2_pool": pool,
+                       "finetune_s": row.finetune_s,
                        "two_phase_over_independent": row.finetune_s / indp, "metrics": {
                            k: row.metrics.get(k) for k in ("em", "f1", "recall", "em_ci95", "f1_ci95", "recall_ci95")}}
     write_result("strategy_costs", {

@@ -131,7 +131,8 @@ ValLimitOpt = Annotated[Optional[int], typer.Option(help="score grid children on
 MaxStepsOpt = Annotated[Optional[int], typer.Option(help="stop each training step after this many optimizer steps")]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(help="training batch size (the paper: 8)")]
 Phase2PoolOpt = Annotated[Optional[int], typer.Option(
-    help="cached phase 2: passages per question scored once by the frozen generator (default 10; 0 = off)")]
+    help="cached phase 2: passages per question scored once by the frozen generator (default 2 x the training "
+         "k, so 10 for k = 5; 0 = off)")]
 Phase1Opt = Annotated[Optional[str], typer.Option(
     help="two-phase phase 1: rag (the paper: RAG loss over single-passage prompts) or concat (reuse the Ft. Gen. "
          "grid: the generator trained on the concatenated top-k, the prompt it is evaluated with)")]
@@ -506,7 +507,8 @@ def plan(
     passages: Optional[int] = typer.Option(None, min=1, help="override: corpus size (e.g. 29900000)"),
     k: int = typer.Option(5, min=1, help="documents per question"),
     grid: int = typer.Option(9, min=1, help="learning rates per grid (the paper: 9)"),
-    pool: int = typer.Option(10, min=1, help="cached phase 2: passages scored per question"),
+    pool: Optional[int] = typer.Option(None, min=1, help="cached phase 2: passages scored per question "
+                                       "(default 2 x k, as `run`)"),
     paper: bool = typer.Option(False, "--paper", help="add the paper's measured HotPotQA hours for comparison"),
 ) -> None:
     """Recommend a strategy (the paper's conclusions) and estimate each strategy's device-hours."""
@@ -518,7 +520,8 @@ def plan(
             raise ConfigError(f"--context-labels {context_labels!r}: choose yes, no or auto")
         n_gpus, gpu_name = _gpus(gpus)
         work = _workload(dataset, k, train_questions=train_questions, passages=passages,
-                         context_labels=context_labels, known_lrs=known_lrs, grid=grid, pool=pool,
+                         context_labels=context_labels, known_lrs=known_lrs, grid=grid,
+                         pool=pool if pool is not None else 2 * k,
                          split=RunSettings().data.split)
         if measure:
             check_model_name(embedder, "embedder")

@@ -46,8 +46,9 @@ class RunSettings(_Frozen):
     gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
     phase1: str = Field("rag", pattern="^(rag|concat)$", description="two-phase phase 1: rag (the paper: the "
                         "RAG loss, one passage per prompt) or concat (the Ft. Gen. grid, shared with it in compare)")
-    phase2_pool: int = Field(10, ge=0, le=1000, description="cached phase 2: passages per question the frozen "
-                             "generator scores once for the whole phase-2 grid (>= k; 0 = exact passes only)")
+    phase2_pool: int | None = Field(None, ge=0, le=1000, description="cached phase 2: passages per question the "
+                                    "frozen generator scores once for the whole phase-2 grid (>= k; default 2 x "
+                                    "the training k, 10 for k = 5; 0 = exact passes only)")
 
     @field_validator("embed_lr_grid", "gen_lr_grid")
     @classmethod
@@ -163,8 +164,11 @@ class _Builder:
             phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
                                train="generator")
         inputs = {"generator": phase1}
-        if self.s.phase2_pool:
-            cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=self.s.phase2_pool)
+        pool = self.s.phase2_pool
+        if pool is None:  # twice the passages a training step reads: few fall outside, the pool stays small
+            pool = 2 * int(self.s.train.get("k", JointConfig.model_fields["k"].default))
+        if pool:
+            cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=pool)
             # one process, on the kind of device the children use (a GPU's nf4 scores would not be the CPU's)
             inputs["pool"] = self.add(StepSpec("phase2-pool", "joint", cfg, {"index": self.index(), **inputs},
                                                      gpus=min(1, self.s.gpus)))

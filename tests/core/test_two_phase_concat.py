@@ -35,3 +35,14 @@ def test_the_pool_step_runs_on_the_kind_of_device_its_children_use():
         graph = build_graph("two-phase", RunSettings(gpus=gpus, **GRIDS), run_id="g")
         assert graph.step("phase2-pool").gpus == pool_gpus
         assert graph.step("phase2-embed.lr-1e-05").gpus == gpus
+
+
+def test_the_pool_holds_twice_the_training_k_unless_given():
+    def pool(**kw):
+        return build_graph("two-phase", RunSettings(**GRIDS, **kw), run_id="p").step("phase2-pool").config["pool"]
+
+    assert pool() == 10  # the default k = 5: the pool of every earlier run, so their steps are still shared
+    assert pool(train={"k": 3}) == 6
+    assert pool(train={"k": 3}, phase2_pool=8) == 8
+    off = build_graph("two-phase", RunSettings(**GRIDS, phase2_pool=0), run_id="o")
+    assert "phase2-pool" not in {s.name for s in off.steps}
