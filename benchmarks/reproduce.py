@@ -57,6 +57,7 @@ SCALES = {
         "evaluate": {"k": 5, "limit": 60, "batch_size": 8, "max_new_tokens": 16, "max_prompt_tokens": 768},
         "train": {"batch_size": 4, "train_limit": 48, "k": 3, "max_prompt_tokens": 384, "checkpoint_every": 6,
                   "log_every": 2, "validation": {"limit": 16, "max_new_tokens": 16}},
+        "phase2_pool": 10,  # what the recorded results used (the default is now 2 x k = 6 here)
     },
     "gpu": {
         "limit": None, "max_passage_chars": None, "device": "auto",
@@ -80,7 +81,8 @@ def spec(dataset: str, scale: str, data_dir: Path) -> dict:
         data["max_passage_chars"] = s["max_passage_chars"]
     return {"data": data, "embedder": "minilm", "generator": "smollm2-135m", "device": s["device"],
             "embed_lr_grid": s["embed_lr_grid"], "gen_lr_grid": s["gen_lr_grid"], "select_by": "em",
-            "evaluate": s["evaluate"], "train": s["train"]}
+            "evaluate": s["evaluate"], "train": s["train"],
+            **({"phase2_pool": s["phase2_pool"]} if "phase2_pool" in s else {})}
 
 
 def findings(rows: dict[str, dict], recall: str = "recall") -> list[dict]:
