@@ -10,7 +10,7 @@ Recall@5 of the gold passages, answer-recall@5, fine-tuning time and bootstrap 9
 and states each of the paper's findings as reproduced or not, with the numbers (the PopQA retrieval findings
 read answer-recall@5, see RECALL_KEY).
 
-What cpu-small cuts, so that 2 cores finish in about an hour: MiniLM and SmolLM2-135M (not 7-8B
+What cpu-small cuts, so that 2 cores finish in under an hour: MiniLM and SmolLM2-135M (not 7-8B
 generators), the questions of the sample only (their paragraphs are the corpus, not 29.9M Wikipedia
 chunks), 400 questions of the sample split 80/10/10 by seed (so 40 test questions), passages cut to 400
 characters, 48 training and 16 validation questions for the grids, k = 3 documents in joint training (5 in
@@ -131,7 +131,7 @@ def findings(rows: dict[str, dict], recall: str = "recall") -> list[dict]:
     return out
 
 
-def answer_recall(store, graph, ordered, work: Path, k: int = 5) -> dict[str, float]:
+def answer_recall(store, graph, ordered, work: Path, k: int = 5) -> dict[str, tuple]:
     """answer-recall@k of each row and its bootstrap 95% interval, from the evaluate step's predictions and the
     index's passages."""
     from rag_jobs.artifacts import StepRef, fetch_step
