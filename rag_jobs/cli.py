@@ -136,11 +136,14 @@ Phase2PoolOpt = Annotated[Optional[int], typer.Option(
 Phase1Opt = Annotated[Optional[str], typer.Option(
     help="two-phase phase 1: rag (the paper: RAG loss over single-passage prompts) or concat (reuse the Ft. Gen. "
          "grid: the generator trained on the concatenated top-k, the prompt it is evaluated with)")]
+HardNegativesOpt = Annotated[Optional[int], typer.Option(
+    help="finetune-embed: per question, this many top-ranked non-gold passages as extra negatives (not in the "
+         "paper; default 0 = in-batch negatives only)")]
 IndexShardsOpt = Annotated[Optional[int], typer.Option(
     help="encode the corpus in this many parallel shard steps, then merge (default 1)")]
 SETTING_FLAGS = ("dataset", "limit", "seed", "embedder", "generator", "device", "eval_limit", "lr_grid", "embed_lr",
                  "gen_lr", "select_by", "train_limit", "val_limit", "max_steps", "batch_size", "gpus", "phase2_pool",
-                 "phase1", "index_shards")
+                 "phase1", "hard_negatives", "index_shards")
 
 
 def settings_from_flags(config: Optional[Path], flags: dict[str, Any], *, local: bool = True) -> RunSettings:
@@ -183,6 +186,7 @@ def run(
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
     phase1: Phase1Opt = None,
+    hard_negatives: HardNegativesOpt = None,
     index_shards: IndexShardsOpt = None,
 ) -> None:
     """Run a strategy's graph on this machine with a local (or S3) store."""
@@ -321,6 +325,7 @@ def submit(
     batch_size: BatchSizeOpt = None,
     phase2_pool: Phase2PoolOpt = None,
     phase1: Phase1Opt = None,
+    hard_negatives: HardNegativesOpt = None,
     index_shards: IndexShardsOpt = None,
     gpus: Optional[int] = typer.Option(None, help="GPUs per training step (several: torchrun in one pod)"),
 ) -> None:

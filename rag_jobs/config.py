@@ -113,6 +113,9 @@ class FinetuneEmbedConfig(TrainConfig):
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (1 / tau)")
     cached: bool = Field(False, description="GradCache-style cached MNRL: large batches in small chunks")
     mini_batch_size: int = Field(8, gt=0, description="chunk size of the cached variant")
+    hard_negatives: int = Field(0, ge=0, le=32, description="per question, the best-ranked passages of the "
+                                "starting embedder that are not gold, as extra frozen negatives (not in the "
+                                "paper; 0 = in-batch negatives only, as the paper)")
 
 
 class FinetuneGenConfig(TrainConfig):

@@ -86,11 +86,13 @@ def test_independent_with_a_failing_grid_child(tmp_path, tiny):
     """A diverging child is reported by name; the selection keeps the others."""
     store = tmp_path / "store"
     res = rag_jobs("run", "independent", "--store", str(store), "--lr-grid", "1e-4,1e30", "--select-by", "recall",
-                   *tiny, cwd=tmp_path)
+                   "--hard-negatives", "2", *tiny, cwd=tmp_path)
     assert res.returncode != 0
     assert "finetune-embed.lr-1e30" in res.stderr or "finetune-gen.lr-1e30" in res.stderr, res.stderr
     sel = _manifest(store, "select-gen")
     assert sel["extra"]["selected"] == "finetune-gen.lr-1e-04"
+    embed = _manifest(store, "finetune-embed.lr-1e-04")  # trained with 2 hard negatives per question
+    assert embed["metrics"]["hard_negatives"] == 2 and embed["extra"]["config"]["hard_negatives"] == 2
     assert "Indp." in res.stdout
 
 

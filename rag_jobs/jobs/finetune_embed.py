@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import torch
 
 from rag_jobs.core.losses import mnrl_loss
 from rag_jobs.errors import DataError
+from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.jobs.evaluate import EMBEDDER_DIR
 from rag_jobs.jobs.finetune import (
@@ -49,7 +51,8 @@ def make_step_fn(model, cfg):
 
     def docs(batch, whole):
         own = {id(b) for b in batch}
-        return torch.stack([b[1] for b in batch] + [b[1] for b in whole if id(b) not in own])  # (B + N, D)
+        positives = torch.stack([b[1] for b in batch] + [b[1] for b in whole if id(b) not in own])  # (B + N, D)
+        return torch.cat([positives, *[b[2] for b in whole]])  # (B + N + H, D): then every item's hard negatives
 
     def plain(batch, whole):
         q = embed_with_grad(model, [b[0] for b in batch])  # (B, D)
@@ -78,17 +81,34 @@ def make_step_fn(model, cfg):
     return cached if cfg.cached else plain
 
 
+def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor]:
+    """Each question's `n` best-ranked passages that are not gold, under the starting embedder, as frozen index
+    vectors (n, D); (0, D) when n = 0. Deterministic: the same on every rank and every attempt."""
+    dim = retriever.dim
+    if n == 0:
+        return {e.id: torch.zeros((0, dim)) for e in examples}
+    k = min(n + max((len(e.gold_passage_ids) for e in examples), default=0), len(retriever))
+    hits = retriever.search(encode_texts(model, [e.question for e in examples]), k)
+    out = {}
+    for e, ids in zip(examples, hits.ids):
+        picked = [i for i in ids if i not in set(e.gold_passage_ids)][:n]
+        vecs = retriever.vectors_for(picked) if picked else np.zeros((0, dim), dtype=np.float32)
+        out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs, dtype=np.float32))  # (<= n, D)
+    return out
+
+
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     dist = init_distributed()
     seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
-    pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()))
-             for e in train_ex for g in e.gold_passage_ids if g in retriever]
-    if not pairs:
+    if not any(g in retriever for e in train_ex for g in e.gold_passage_ids):
         raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
                         "this dataset has none: use ft-gen, two-phase or a joint strategy")
     model = load_embedder(retriever.meta["embedder"], device=ctx.device)
+    negatives = hard_negatives(retriever, model, train_ex, cfg.hard_negatives)
+    pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()), negatives[e.id])
+             for e in train_ex for g in e.gold_passage_ids if g in retriever]
     model.train()
     state, load = trainable_state(model)
     result = train(label=ctx.label, items=pairs, step_fn=make_step_fn(model, cfg), full_batch=True,
@@ -104,7 +124,7 @@ def body(ctx: StepContext) -> dict:
     if cfg.validation.select_by == "em":
         generator = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization)
     return {**train_stats(result, dist), **validate(ctx, retriever, val_ex, model, generator), "lr": cfg.lr,
-            "pairs": len(pairs)}
+            "pairs": len(pairs), "hard_negatives": cfg.hard_negatives}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,9 @@ class RunSettings(_Frozen):
     gen_lr: float | None = Field(None, gt=0, description="a fixed generator lr (no grid; joint strategies)")
     select_by: str = Field("em", pattern="^(em|recall)$", description="grid selection: em (F1 ties) or recall")
     gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
+    hard_negatives: int = Field(0, ge=0, le=32, description="finetune-embed: per question, this many non-gold "
+                                "passages the starting embedder ranks highest, as extra negatives (0 = the paper's "
+                                "in-batch negatives only)")
     phase1: str = Field("rag", pattern="^(rag|concat)$", description="two-phase phase 1: rag (the paper: the "
                         "RAG loss, one passage per prompt) or concat (the Ft. Gen. grid, shared with it in compare)")
     phase2_pool: int | None = Field(None, ge=0, le=1000, description="cached phase 2: passages per question the "
@@ -79,6 +82,9 @@ class RunSettings(_Frozen):
 
     def gen_grid(self) -> tuple[float, ...]:
         return (self.gen_lr,) if self.gen_lr else self.gen_lr_grid
+
+
+LATER_TRAIN_DEFAULTS = {"hard_negatives": 0}
 
 
 def lr_tag(lr: float) -> str:
@@ -135,7 +141,9 @@ class _Builder:
         val = {"select_by": s.select_by, **train.pop("validation", {})}
         base = {"generator": s.generator, "quantization": s.quantization, "device": s.device, "seed": s.data.seed}
         cfg = parse_config(model, {**base, **train, "validation": val, "lr": lr, **extra})
-        return cfg.model_dump(mode="json")
+        # Fields added later are left out at their defaults, so a step keeps the config hash it always had.
+        later = {k for k, v in LATER_TRAIN_DEFAULTS.items() if k in type(cfg).model_fields and getattr(cfg, k) == v}
+        return cfg.model_dump(mode="json", exclude=later)
 
     def grid(self, prefix: str, kind: str, model: type[_Frozen], lrs, select: str, inputs: dict[str, str],
              **extra: Any) -> str:
@@ -152,7 +160,7 @@ class _Builder:
 
     def embed_grid(self) -> str:
         return self.grid("finetune-embed", "finetune-embed", FinetuneEmbedConfig, self.s.embed_grid(),
-                         "select-embed", {})
+                         "select-embed", {}, hard_negatives=self.s.hard_negatives)
 
     def gen_grid(self) -> str:
         return self.grid("finetune-gen", "finetune-gen", FinetuneGenConfig, self.s.gen_grid(), "select-gen", {})

@@ -1,4 +1,5 @@
-"""finetune-embed's step functions: cached (GradCache) equals plain MNRL; rank halves add up to the whole batch."""
+"""finetune-embed's step functions: cached (GradCache) equals plain MNRL; rank halves add up to the whole batch;
+hard negatives join the in-batch ones and are picked from the starting embedder's ranking, never gold."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import pytest
 import torch
 
 from rag_jobs.config import FinetuneEmbedConfig
-from rag_jobs.jobs.finetune_embed import make_step_fn
+from rag_jobs.core.losses import mnrl_loss
+from rag_jobs.data.records import Example, Passage
+from rag_jobs.index import build_index, load_index
+from rag_jobs.jobs.finetune_embed import hard_negatives, make_step_fn
 from rag_jobs.models import load_embedder
+from rag_jobs.models.embedder import embed_with_grad
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +20,8 @@ def setup(tiny_embedder):
     model = load_embedder(tiny_embedder, device="cpu").eval()  # eval: no dropout, so passes are comparable
     g = torch.Generator().manual_seed(0)
     docs = torch.nn.functional.normalize(torch.randn(6, model.get_sentence_embedding_dimension(), generator=g), dim=-1)
-    batch = [(f"question number {i} about {'rivers ' * i}", docs[i]) for i in range(6)]
+    none = torch.zeros((0, docs.shape[1]))
+    batch = [(f"question number {i} about {'rivers ' * i}", docs[i], none) for i in range(6)]
     return model, batch
 
 
@@ -49,3 +55,51 @@ def test_two_ranks_see_the_whole_batch_as_negatives(setup, cached):
     torch.testing.assert_close((halves[0][0] + halves[1][0]) / 2, loss, atol=1e-6, rtol=1e-5)
     for a, b, c in zip(halves[0][1], halves[1][1], full):
         torch.testing.assert_close((a + b) / 2, c, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_hard_negatives_are_extra_columns_of_the_loss(setup, cached):
+    model, batch = setup
+    g = torch.Generator().manual_seed(1)
+    negs = [torch.nn.functional.normalize(torch.randn(2, b[1].shape[0], generator=g), dim=-1) for b in batch]
+    hard = [(b[0], b[1], n) for b, n in zip(batch, negs)]
+    cfg = FinetuneEmbedConfig(lr=1e-5, hard_negatives=2, cached=cached, mini_batch_size=2)
+    got = make_step_fn(model, cfg)(hard[:3], hard).detach()  # the cached variant needs autograd for its replay
+    model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        q = embed_with_grad(model, [b[0] for b in hard[:3]])
+        docs = torch.cat([torch.stack([b[1] for b in hard[:3]] + [b[1] for b in hard[3:]]), *negs])  # (6 + 12, D)
+        want = mnrl_loss(q, docs, scale=cfg.scale)
+        without = make_step_fn(model, FinetuneEmbedConfig(lr=1e-5))(batch[:3], batch)  # plain: no replay
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+    assert got > without  # more negatives: a harder classification
+
+
+class _Lengths:
+    """A hand-computable embedder: counts of words of length 1..4+ (normalised)."""
+
+    def get_embedding_dimension(self):
+        return 4
+
+    def encode(self, texts, **kw):
+        import numpy as np
+
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, min(len(w), 4) - 1] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_hard_negatives_are_the_best_ranked_passages_that_are_not_gold(tmp_path):
+    ps = [Passage("a", "", "x y z"), Passage("b", "", "x y zz"), Passage("c", "", "x yy zz"),
+          Passage("d", "", "xxxx yyyy")]
+    build_index(ps, _Lengths(), tmp_path, embedder_name="lengths")
+    r = load_index(tmp_path)
+    ex = [Example("q1", "p q r", ("x",), ("a",)), Example("q2", "pppp qqqq", ("y",), ("d", "c"))]
+    got = hard_negatives(r, _Lengths(), ex, 2)
+    torch.testing.assert_close(got["q1"], torch.from_numpy(r.vectors_for(["b", "c"])))  # ranked 2nd and 3rd
+    # q1 = (1, 0, 0, 0): a (gold) 1.0, b 0.89, c 0.45, d 0.0
+    assert got["q2"].shape == (2, 4)
+    assert not any(torch.equal(row, torch.from_numpy(r.vectors_for([g])[0])) for row in got["q2"] for g in "cd")
+    assert hard_negatives(r, _Lengths(), ex, 0)["q1"].shape == (0, 4)
