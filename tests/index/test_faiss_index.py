@@ -1,26 +1,12 @@
 import numpy as np
 import pytest
+from tiny_models import LengthEmbedder
 
 from rag_jobs.data.records import Passage
 from rag_jobs.errors import ConfigError, DataError, IntegrityError
 from rag_jobs.index import build_index, encode_texts, load_index
 from rag_jobs.index.faiss_index import INDEX_FILE
 from rag_jobs.models import load_embedder
-
-
-class LengthEmbedder:
-    """A hand-computable embedder: the vector of a text counts its words of length 1..4+ (then normalised)."""
-
-    def get_embedding_dimension(self):
-        return 4
-
-    def encode(self, texts, **kw):
-        out = np.zeros((len(texts), 4), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in t.split():
-                out[i, min(len(w), 4) - 1] += 1
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
 
 PASSAGES = [
     Passage("p1", "", "a b c"),  # (3,0,0,0)

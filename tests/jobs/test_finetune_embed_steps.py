@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import LengthEmbedder
 
 from rag_jobs.config import FinetuneEmbedConfig
 from rag_jobs.core.losses import mnrl_loss
@@ -75,31 +76,15 @@ def test_hard_negatives_are_extra_columns_of_the_loss(setup, cached):
     assert got > without  # more negatives: a harder classification
 
 
-class _Lengths:
-    """A hand-computable embedder: counts of words of length 1..4+ (normalised)."""
-
-    def get_embedding_dimension(self):
-        return 4
-
-    def encode(self, texts, **kw):
-        import numpy as np
-
-        out = np.zeros((len(texts), 4), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in t.split():
-                out[i, min(len(w), 4) - 1] += 1
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
 def test_hard_negatives_are_the_best_ranked_passages_that_are_not_gold(tmp_path):
     ps = [Passage("a", "", "x y z"), Passage("b", "", "x y zz"), Passage("c", "", "x yy zz"),
           Passage("d", "", "xxxx yyyy")]
-    build_index(ps, _Lengths(), tmp_path, embedder_name="lengths")
+    build_index(ps, LengthEmbedder(), tmp_path, embedder_name="lengths")
     r = load_index(tmp_path)
     ex = [Example("q1", "p q r", ("x",), ("a",)), Example("q2", "pppp qqqq", ("y",), ("d", "c"))]
-    got = hard_negatives(r, _Lengths(), ex, 2)
+    got = hard_negatives(r, LengthEmbedder(), ex, 2)
     torch.testing.assert_close(got["q1"], torch.from_numpy(r.vectors_for(["b", "c"])))  # ranked 2nd and 3rd
     # q1 = (1, 0, 0, 0): a (gold) 1.0, b 0.89, c 0.45, d 0.0
     assert got["q2"].shape == (2, 4)
     assert not any(torch.equal(row, torch.from_numpy(r.vectors_for([g])[0])) for row in got["q2"] for g in "cd")
-    assert hard_negatives(r, _Lengths(), ex, 0)["q1"].shape == (0, 4)
+    assert hard_negatives(r, LengthEmbedder(), ex, 0)["q1"].shape == (0, 4)
