@@ -190,18 +190,19 @@ def main() -> None:
 
     store_uri, ref = parse_run_uri(run_uri)
     store = open_store(store_uri)
-    ordered = order_rows(collect_rows(store, load_graph(store, ref)))
+    graph = load_graph(store, ref)
+    ordered = order_rows(collect_rows(store, graph))
     rows = {r.label: {**{k: v for k, v in r.metrics.items() if k in ("em", "f1", "recall", "recall_metric", "n",
                                                                     "em_ci95", "f1_ci95", "recall_ci95")},
                       "finetune_s": r.finetune_s, "accel_hours": r.accel_hours} for r in ordered}
     labelled = all(r.get("recall_metric") == "recall@5" for r in rows.values())
-    diag = answer_recall(store, load_graph(store, ref), ordered, work / "diagnostics") if labelled else {}
+    diag = answer_recall(store, graph, ordered, work / "diagnostics") if labelled else {}
     for label, (value, band) in diag.items():
         rows[label]["answer_recall"], rows[label]["answer_recall_ci95"] = value, band
     recall_key = RECALL_KEY[args.dataset] if labelled else "recall"  # unlabelled: recall is answer-recall already
     found = findings(rows, recall_key)
     steps_s = sum(float(m.wall_s or 0.0) for m in (read_manifest(store, StepRef(ref.run_id, s.name))
-                                                   for s in load_graph(store, ref).steps) if m is not None)
+                                                   for s in graph.steps) if m is not None)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     md = [f"# {args.dataset} sample, scale {args.scale}", "", f"`{' '.join(['python', *sys.argv])}`", "",
           markdown_table(ordered), "",

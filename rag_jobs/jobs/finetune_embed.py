@@ -91,7 +91,8 @@ def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor
     hits = retriever.search(encode_texts(model, [e.question for e in examples]), k)
     out = {}
     for e, ids in zip(examples, hits.ids):
-        picked = [i for i in ids if i not in set(e.gold_passage_ids)][:n]
+        gold = set(e.gold_passage_ids)
+        picked = [i for i in ids if i not in gold][:n]
         vecs = retriever.vectors_for(picked) if picked else np.zeros((0, dim), dtype=np.float32)
         out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs, dtype=np.float32))  # (<= n, D)
     return out

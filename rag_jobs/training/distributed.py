@@ -47,15 +47,20 @@ def all_reduce_mean_(tensors: list[torch.Tensor], info: DistInfo) -> None:
         t.div_(info.world_size)
 
 
+def _sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """A small tensor summed over ranks (on the GPU for NCCL, which reduces only CUDA tensors)."""
+    if torch.cuda.is_available() and dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
 def all_reduce_step_state(loss: float, stop: bool, info: DistInfo) -> tuple[float, bool]:
     """One all-reduce for a step's shared state: the mean loss (non-finite everywhere if on one rank) and
     whether any rank was asked to stop (SIGTERM reaches the ranks of a pod at slightly different times)."""
     if not info.enabled:
         return loss, stop
-    t = torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float64)
-    if torch.cuda.is_available() and dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    t = _sum_over_ranks(torch.tensor([loss, 1.0 if stop else 0.0], dtype=torch.float64))
     return float(t[0].item()) / info.world_size, bool(t[1].item() > 0)
 
 
@@ -63,11 +68,7 @@ def all_reduce_sum_counts(counts: list[int], info: DistInfo) -> list[int]:
     """Counters (cache hits, fallbacks) summed over ranks: each rank only counts its own share of a batch."""
     if not info.enabled:
         return list(counts)
-    t = torch.tensor(counts, dtype=torch.int64)
-    if torch.cuda.is_available() and dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return [int(x) for x in t.tolist()]
+    return [int(x) for x in _sum_over_ranks(torch.tensor(counts, dtype=torch.int64)).tolist()]
 
 
 def barrier(info: DistInfo) -> None:

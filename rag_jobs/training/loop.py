@@ -267,10 +267,11 @@ def train(
             if info.is_main and (step % cfg.log_every == 0 or step == total):
                 _progress(label, step, total, start_step, t0, window, opt)
                 window = []
+            if not info.enabled:  # one process: a SIGTERM that came during the optimizer step counts now
+                stop = stop or interrupts.stop_requested()
             if checkpoints is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
                 _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info)
-                stop = stop or (not info.enabled and interrupts.stop_requested())
-            elif (stop or (not info.enabled and interrupts.stop_requested())) and step < total:
+            elif stop and step < total:
                 # SIGTERM: keep this whole optimizer step, then exit 1 so the Job retries and resumes here.
                 if checkpoints is not None:
                     log(label, f"SIGTERM: checkpointing step {step} before exit")
