@@ -6,9 +6,11 @@ An invalid value raises ConfigError naming the field and the value (exit code 2)
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
+from pydantic.fields import FieldInfo
 
 from rag_jobs.errors import ConfigError
 
@@ -17,10 +19,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+def flag(name: str, *, commands: tuple[str, ...] = ("run", "submit"), sets: tuple[str, ...] = ()) -> dict:
+    """`json_schema_extra` that makes a setting a command-line flag of `commands`, declared on its own field
+    (name, type, bounds and help text are the field's). `sets`: sibling fields the same value also sets."""
+    return {"flag": name, "commands": list(commands), "sets": list(sets)}
+
+
+class FieldError(ValueError):
+    """A model validator's error that belongs to one field (so the message can name what the user wrote)."""
+
+    def __init__(self, loc: tuple[str, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
 class DataConfig(_Frozen):
-    dataset: str = Field("demo", description="dataset spec: demo, hotpotqa:PATH, popqa:PATH, jsonl:DIR, hf:NAME")
-    limit: int | None = Field(None, gt=0, description="keep at most this many questions (before splitting)")
-    seed: int = Field(0, description="seed of the train/validation/test split and of data order")
+    dataset: str = Field("demo", description="dataset spec: demo, hotpotqa:PATH, popqa:PATH, jsonl:DIR, hf:NAME",
+                         json_schema_extra=flag("--dataset"))
+    limit: int | None = Field(None, gt=0, description="use at most this many questions (before splitting)",
+                              json_schema_extra=flag("--limit"))
+    seed: int = Field(0, description="seed of the train/validation/test split and of data order",
+                      json_schema_extra=flag("--seed"))
     split: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train/validation/test fractions")
     max_passage_chars: int | None = Field(None, gt=0, description="truncate passages (cheap CPU settings)")
 
@@ -52,7 +71,8 @@ class BuildIndexConfig(_Frozen):
 
 class EvaluateConfig(_Frozen):
     split: str = Field("test", pattern="^(train|validation|test)$", description="which split to evaluate")
-    limit: int | None = Field(None, gt=0, description="evaluate at most this many questions")
+    limit: int | None = Field(None, gt=0, description="evaluate at most this many test questions",
+                              json_schema_extra=flag("--eval-limit"))
     k: int = Field(5, gt=0, le=100, description="documents concatenated into the prompt (the paper: 5)")
     recall_k: int = Field(5, gt=0, le=1000, description="k of Recall@k")
     generator: str = Field("smollm2-135m", description="generator: smollm2-135m, a local path or a hub name")
@@ -68,7 +88,8 @@ class EvaluateConfig(_Frozen):
 
 class ValidationConfig(_Frozen):
     split: str = Field("validation", pattern="^(train|validation|test)$", description="split scored after training")
-    limit: int | None = Field(None, gt=0, description="score at most this many questions")
+    limit: int | None = Field(None, gt=0, description="score grid children on at most this many questions",
+                              json_schema_extra=flag("--val-limit"))
     select_by: str = Field("em", pattern="^(em|recall)$", description="em (F1 breaks ties, as the paper) or recall")
     max_new_tokens: int = Field(24, gt=0, description="decoding budget for the EM/F1 validation")
     batch_size: int = Field(8, gt=0, description="questions per generation batch")
@@ -79,10 +100,13 @@ class TrainConfig(_Frozen):
 
     lr: float = Field(..., description="learning rate of the trained model(s) (embedder lr in joint steps)")
     epochs: int = Field(1, gt=0, description="passes over the training split (the paper: 1)")
-    batch_size: int = Field(8, gt=0, description="questions per micro-batch (the paper: 8)")
+    batch_size: int = Field(8, gt=0, description="training batch size: questions per micro-batch (the paper: 8)",
+                            json_schema_extra=flag("--batch-size"))
     grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
-    max_steps: int | None = Field(None, gt=0, description="stop after this many optimizer steps")
-    train_limit: int | None = Field(None, gt=0, description="use at most this many training questions")
+    max_steps: int | None = Field(None, gt=0, description="stop each training step after this many optimizer steps",
+                                  json_schema_extra=flag("--max-steps"))
+    train_limit: int | None = Field(None, gt=0, description="train on at most this many questions",
+                                    json_schema_extra=flag("--train-limit"))
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null = none")
     checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0 = none)")
@@ -167,22 +191,101 @@ STEP_CONFIGS: dict[str, type[_Frozen]] = {
 }
 
 
-def _format_error(model: type[BaseModel], exc: ValidationError) -> str:
+class _Overrides(_Frozen):
+    """Overrides of a step config: every field optional; only the fields a user set are dumped (and so hashed)."""
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        return {k: v for k, v in out.items() if k in self.model_fields_set}
+
+    def values(self) -> dict[str, Any]:
+        """The fields a user set, nested overrides as dicts."""
+        return self.model_dump()
+
+
+def overrides_of(name: str, *models: type[BaseModel], exclude: tuple[str, ...] = (),
+                 nested: dict[str, type[_Overrides]] | None = None) -> type[_Overrides]:
+    """A model of optional overrides with the fields (types, bounds, help, flags) of `models`, declared there once."""
+    from pydantic import create_model
+
+    nested = nested or {}
+    fields: dict[str, Any] = {}
+    for model in models:
+        for field_name, info in model.model_fields.items():
+            if field_name in exclude or field_name in fields:
+                continue
+            if field_name in nested:
+                fields[field_name] = (nested[field_name], Field(default_factory=nested[field_name],
+                                                                description=info.description))
+                continue
+            optional = FieldInfo.merge_field_infos(info, default=None, default_factory=None)
+            fields[field_name] = (info.annotation | None, optional)
+    return create_model(name, __base__=_Overrides, __doc__=f"overrides of {', '.join(m.__name__ for m in models)}",
+                        **fields)
+
+
+def _pattern_choices(pattern: str) -> str | None:
+    m = re.fullmatch(r"\^\(([\w|-]+)\)\$", pattern)
+    return ", ".join(m.group(1).split("|")) if m else None
+
+
+def describe(err: dict[str, Any]) -> str:
+    """A pydantic error as a short clause for a user: `must be > 0`, `must be one of em, recall`."""
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    bounds = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="), "less_than": ("lt", "<"),
+              "less_than_equal": ("le", "<=")}
+    if kind in bounds:
+        key, op = bounds[kind]
+        return f"must be {op} {ctx.get(key)}"
+    if kind == "string_pattern_mismatch":
+        choices = _pattern_choices(str(ctx.get("pattern", "")))
+        return f"must be one of {choices}" if choices else f"must match {ctx.get('pattern')}"
+    if kind == "extra_forbidden":
+        return "is not a known setting"
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    if kind == "finite_number":
+        return "must be a finite number"
+    msg = str(err.get("msg", "is invalid"))
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def error_loc(err: dict[str, Any]) -> tuple[str, ...]:
+    """Where an error belongs: its own location, or the field a model validator named (FieldError)."""
+    cause = (err.get("ctx") or {}).get("error")
+    loc = tuple(str(p) for p in err.get("loc", ()))
+    return (*loc, *cause.loc) if isinstance(cause, FieldError) else loc
+
+
+def _short_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _format_error(model: type[BaseModel], exc: ValidationError, where: str = "") -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "<root>"
-    value = err.get("input")
-    return f"invalid {model.__name__} field {field!r} = {value!r}: {err['msg']}"
+    loc = error_loc(err)
+    field = ".".join(p for p in loc if not p.isdigit())
+    if not field:
+        return f"{where or model.__name__}: {describe(err)}"
+    value = "" if isinstance(err.get("input"), dict) else f" = {_short_value(err.get('input'))}"
+    return f"{field}{value}{' in ' + where if where else ''}: {describe(err)}"
 
 
-def parse_config(model: type[_Frozen], data: dict[str, Any]) -> Any:
-    """Validate a dict into a frozen config; ConfigError names the first bad field and value."""
+def parse_config(model: type[_Frozen], data: dict[str, Any], where: str = "") -> Any:
+    """Validate a dict into a frozen config; ConfigError names the first bad field, its value and why
+    (`where`: the file or step the values came from)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(model, exc)) from None
+        raise ConfigError(_format_error(model, exc, where)) from None
 
 
 def step_config(kind: str, data: dict[str, Any]) -> Any:
     if kind not in STEP_CONFIGS:
         raise ConfigError(f"unknown step kind {kind!r}; known: {', '.join(STEP_CONFIGS)}")
-    return parse_config(STEP_CONFIGS[kind], data)
+    return parse_config(STEP_CONFIGS[kind], data, where=f"the config of a {kind} step")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -40,10 +41,9 @@ class StoreCheckpoints:
 
 
 def loop_config(cfg) -> LoopConfig:
-    return LoopConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
-                      max_grad_norm=cfg.max_grad_norm, warmup_ratio=cfg.warmup_ratio,
-                      checkpoint_every=cfg.checkpoint_every, log_every=cfg.log_every, seed=cfg.seed,
-                      max_steps=cfg.max_steps)
+    """The loop's settings, read off the step config by name (a loop field the config lacks keeps its default)."""
+    names = [f.name for f in dataclasses.fields(LoopConfig)]
+    return LoopConfig(**{name: getattr(cfg, name) for name in names if name in type(cfg).model_fields})
 
 
 def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example], list[Example]]:

@@ -2,88 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
-
-from pydantic import Field, field_validator, model_validator
 
 from rag_jobs.config import (
     BuildIndexConfig,
-    DataConfig,
     EvaluateConfig,
     FinetuneEmbedConfig,
     FinetuneGenConfig,
     JointConfig,
     SelectConfig,
-    TrainConfig,
     _Frozen,
     parse_config,
 )
 from rag_jobs.errors import ConfigError
 from rag_jobs.strategies.graph import Graph, StepSpec, canonical_hash
+from rag_jobs.strategies.settings import PAPER_LR_GRID, RunSettings
 
-PAPER_LR_GRID = (1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
+__all__ = ["ALL_STRATEGIES", "PAPER_LR_GRID", "STRATEGIES", "RunSettings", "build_graph", "lr_tag"]
 
-
-class RunSettings(_Frozen):
-    """What a user sets for a run (flags or a jobs/*.yaml file); every step derives its config from it."""
-
-    data: DataConfig = Field(default_factory=DataConfig, description="dataset, limit, seed, split")
-    embedder: str = Field("minilm", description="base embedder")
-    generator: str = Field("smollm2-135m", description="base generator")
-    index_factory: str = Field("Flat", description="FAISS factory string")
-    index_shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many parallel shards")
-    index_search_params: str = Field("", description="FAISS search parameters, e.g. nprobe=64 for an IVF index")
-    device: str = Field("auto", description="auto, cpu or cuda")
-    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights")
-    evaluate: dict[str, Any] = Field(default_factory=dict, description="overrides of the evaluate step config")
-    train: dict[str, Any] = Field(default_factory=dict, description="overrides of every training step config")
-    embed_lr_grid: tuple[float, ...] = Field(PAPER_LR_GRID, description="learning rates tried for the embedder")
-    gen_lr_grid: tuple[float, ...] = Field(PAPER_LR_GRID, description="learning rates tried for the generator")
-    embed_lr: float | None = Field(None, gt=0, description="a fixed embedder lr (no grid; joint strategies)")
-    gen_lr: float | None = Field(None, gt=0, description="a fixed generator lr (no grid; joint strategies)")
-    select_by: str = Field("em", pattern="^(em|recall)$", description="grid selection: em (F1 ties) or recall")
-    gpus: int = Field(1, ge=0, description="GPUs per training step on Kubernetes")
-    hard_negatives: int = Field(0, ge=0, le=32, description="finetune-embed: per question, this many non-gold "
-                                "passages the starting embedder ranks highest, as extra negatives (0 = the paper's "
-                                "in-batch negatives only)")
-    phase1: str = Field("rag", pattern="^(rag|concat)$", description="two-phase phase 1: rag (the paper: the "
-                        "RAG loss, one passage per prompt) or concat (the Ft. Gen. grid, shared with it in compare)")
-    phase2_pool: int | None = Field(None, ge=0, le=1000, description="cached phase 2: passages per question the "
-                                    "frozen generator scores once for the whole phase-2 grid (>= k; default 2 x "
-                                    "the training k, 10 for k = 5; 0 = exact passes only)")
-
-    @field_validator("embed_lr_grid", "gen_lr_grid")
-    @classmethod
-    def _grid_positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or any(not (x > 0) or not math.isfinite(x) for x in v):
-            raise ValueError(f"a learning-rate grid needs one or more finite values > 0, got {list(v)}")
-        return tuple(v)
-
-    @field_validator("embed_lr", "gen_lr")
-    @classmethod
-    def _lr_finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("learning rate must be a finite number > 0")
-        return v
-
-    @model_validator(mode="after")
-    def _overrides_valid(self) -> RunSettings:
-        """The evaluate and train overrides are checked now, also for a strategy that has no such step
-        (keys only some training configs know are still checked where they are used)."""
-        parse_config(EvaluateConfig, {"generator": self.generator, "quantization": self.quantization,
-                                      "device": self.device, **self.evaluate})
-        common = {k: v for k, v in self.train.items() if k in TrainConfig.model_fields and k != "lr"}
-        parse_config(TrainConfig, {**common, "lr": 1.0})
-        return self
-
-    def embed_grid(self) -> tuple[float, ...]:
-        return (self.embed_lr,) if self.embed_lr else self.embed_lr_grid
-
-    def gen_grid(self) -> tuple[float, ...]:
-        return (self.gen_lr,) if self.gen_lr else self.gen_lr_grid
-
-
+# Training fields added later, left out of a step's config at their defaults so that it keeps the config hash
+# it always had and runs made before them still share it.
 LATER_TRAIN_DEFAULTS = {"hard_negatives": 0}
 
 
@@ -131,17 +69,17 @@ class _Builder:
     def evaluate(self, name: str, label: str, **inputs: str) -> str:
         s = self.s
         cfg = parse_config(EvaluateConfig, {"generator": s.generator, "quantization": s.quantization,
-                                            "device": s.device, **s.evaluate})
+                                            "device": s.device, **s.evaluate.values()}, where="the evaluate step")
         return self.add(StepSpec(name, "evaluate", cfg.model_dump(mode="json"),
                                  {"index": self.index(), **inputs}, gpus=1, label=label))
 
     def _train_cfg(self, model: type[_Frozen], lr: float | None, **extra: Any) -> dict:
         s = self.s
-        train = dict(s.train)
+        train = {k: v for k, v in s.train.values().items() if k in model.model_fields}
         val = {"select_by": s.select_by, **train.pop("validation", {})}
         base = {"generator": s.generator, "quantization": s.quantization, "device": s.device, "seed": s.data.seed}
-        cfg = parse_config(model, {**base, **train, "validation": val, "lr": lr, **extra})
-        # Fields added later are left out at their defaults, so a step keeps the config hash it always had.
+        cfg = parse_config(model, {**base, **train, "validation": val, "lr": lr, **extra},
+                           where=f"a {model.__name__} step")
         later = {k for k, v in LATER_TRAIN_DEFAULTS.items() if k in type(cfg).model_fields and getattr(cfg, k) == v}
         return cfg.model_dump(mode="json", exclude=later)
 
@@ -174,7 +112,7 @@ class _Builder:
         inputs = {"generator": phase1}
         pool = self.s.phase2_pool
         if pool is None:  # twice the passages a training step reads: few fall outside, the pool stays small
-            pool = 2 * int(self.s.train.get("k", JointConfig.model_fields["k"].default))
+            pool = 2 * self.s.train_k()
         if pool:
             cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=pool)
             # one process, on the kind of device the children use (a GPU's nf4 scores would not be the CPU's)

@@ -1419,9 +1419,9 @@ def run_unused_override_faults(root: Path) -> dict[str, Any]:
     guard.write_text("a file, not a store folder\n")
     run_cli_cases(box, [
         CliCase("cli run baseline --batch-size -1", ["rag_jobs.cli", "run", "baseline", "--store", str(guard),
-                                                    "--batch-size", "-1"], ("batch_size",)),
+                                                    "--batch-size", "-1"], ("--batch-size -1",)),
         CliCase("cli run baseline --lr-grid inf", ["rag_jobs.cli", "run", "baseline", "--store", str(guard),
-                                                  "--lr-grid", "inf"], ("lr",)),
+                                                  "--lr-grid", "inf"], ("--lr-grid inf",)),
     ], tally)
     return tally.as_dict()
 
@@ -1454,17 +1454,17 @@ def run_cli_faults(root: Path) -> dict[str, Any]:
         return ["rag_jobs.cli", "run", *args, "--store", str(guard)]
 
     cases = [
-        CliCase("run baseline --lr-grid 0", run("baseline", "--lr-grid", "0"), ("lr_grid",)),
-        CliCase("run baseline --lr-grid nan", run("baseline", "--lr-grid", "nan"), ("lr_grid",)),
+        CliCase("run baseline --lr-grid 0", run("baseline", "--lr-grid", "0"), ("--lr-grid 0",)),
+        CliCase("run baseline --lr-grid nan", run("baseline", "--lr-grid", "nan"), ("--lr-grid nan",)),
         CliCase("run baseline --lr-grid fast", run("baseline", "--lr-grid", "fast"), ("--lr-grid", "fast")),
         CliCase("run ft-gen --batch-size -1", run("ft-gen", "--lr-grid", "1e-4", "--batch-size", "-1"),
-                ("batch_size",)),
+                ("--batch-size -1", "> 0")),
         CliCase("run rag-everything (unknown strategy)", run("rag-everything"), ("unknown strategy",)),
         CliCase("run baseline --dataset bogus:spec", run("baseline", "--dataset", "bogus:spec"), ("dataset spec",)),
         CliCase("run baseline --config k0.yaml (evaluate k = 0)", run("baseline", "--config", str(d / "k0.yaml")),
-                ("'k'",)),
+                ("evaluate.k = 0", "k0.yaml")),
         CliCase("run ft-gen --config train-k0.yaml (train k = 0)", run("ft-gen", "--config", str(d / "train-k0.yaml")),
-                ("'k'",)),
+                ("train.k = 0", "train-k0.yaml")),
         CliCase("run baseline --config evil.yaml (a python/object tag)",
                 run("baseline", "--config", str(d / "evil.yaml")), ("YAML",)),
         # Click's own usage errors (unknown flag, missing argument, a flag's type) are one line too

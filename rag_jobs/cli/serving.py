@@ -1,0 +1,35 @@
+"""`rag-jobs serve`: the index service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rag_jobs.cli.common import app, fail
+from rag_jobs.errors import RagJobsError
+
+
+@app.command()
+def serve(
+    index: str = typer.Option(..., "--index", help="index folder, or <store-uri>/runs/<run-id>/build-index"),
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8080, help="TCP port"),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", help="file holding the bearer token (else $RAG_JOBS_INDEX_TOKEN[_FILE])"),
+    no_auth: bool = typer.Option(False, "--no-auth", help="serve without a token beyond 127.0.0.1 (explicitly)"),
+    max_batch: int = typer.Option(256, help="query vectors per request"),
+    max_k: int = typer.Option(1000, help="results per query"),
+    max_in_flight: int = typer.Option(64, help="concurrent requests before answering 503"),
+) -> None:
+    """Serve an index over HTTP (the index service; `helm/index-service` deploys it)."""
+    from rag_jobs.index.service import read_token
+    from rag_jobs.index.service import serve as run_service
+
+    try:
+        token = None if no_auth else read_token(token_file)
+        run_service(index, host=host, port=port, token=token, no_auth=no_auth, max_batch=max_batch, max_k=max_k,
+                    max_in_flight=max_in_flight)
+    except RagJobsError as exc:
+        fail(exc)
