@@ -55,7 +55,8 @@ class RunSettings(_Frozen):
                               "then merge", json_schema_extra=flag("--index-shards"))
     index_search_params: str = Field("", description="FAISS search parameters, e.g. nprobe=64 for an IVF index")
     device: str = Field("auto", description="auto, cpu or cuda", json_schema_extra=flag("--device"))
-    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights")
+    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights: auto (4-bit "
+                              "NF4 on CUDA, none on CPU), nf4 or none", json_schema_extra=flag("--quantization"))
     evaluate: EvaluateOverrides = Field(default_factory=EvaluateOverrides,
                                         description="overrides of the evaluate step config")
     train: TrainOverrides = Field(default_factory=TrainOverrides,
