@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rag_jobs.artifacts import store as store_mod
+from rag_jobs.artifacts import local_store as store_mod
 from rag_jobs.artifacts.store import ArtifactNotFound, ArtifactStore, LocalStore, S3Store, open_store
 from rag_jobs.errors import StoreError
 

@@ -28,7 +28,7 @@ ADAPTER = "adapter/adapter_model.safetensors"
 MID_CHECKPOINT_HOOK = '''
 import os, signal
 _n = int(os.environ["RAG_JOBS_TEST_KILL_IN_CHECKPOINT"])
-from rag_jobs.artifacts import store as _store
+from rag_jobs.artifacts import local_store as _store
 _orig = _store.LocalStore.put_bytes_if_absent
 def _put(self, key, data, *a, **kw):
     if key.endswith(f"/checkpoints/{_n:08d}/_MANIFEST.json"):
