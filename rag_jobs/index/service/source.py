@@ -1,0 +1,126 @@
+"""Where the index comes from: a local index folder or a committed step of a run (`IndexSource`)."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from rag_jobs.errors import ConfigError, DataError, IntegrityError
+from rag_jobs.index.faiss_index import META_FILE, FaissRetriever, load_index
+from rag_jobs.index.service.constants import INDEX_FILES
+
+# ---------------------------------------------------------------------------------------------------
+# Where the index comes from
+# ---------------------------------------------------------------------------------------------------
+
+
+def _cache_root() -> Path:
+    """RAG_JOBS_CACHE, else ~/.cache/rag-jobs (the same folder the jobs use; no model imports here)."""
+    root = os.environ.get("RAG_JOBS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "rag-jobs")
+    return Path(root)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[-80:]
+
+
+def content_id(meta: dict) -> str:
+    """A short id of the index's bytes: the same files give the same id wherever they are loaded from."""
+    digests = json.dumps(meta.get("sha256", {}), sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(digests).hexdigest()[:16]
+
+
+class IndexSource:
+    """A local index folder, or a committed step of a run: `<store-uri>/runs/<run-id>/<step>`.
+
+    `read_meta()` is cheap (index_meta.json only, verified against the step manifest for a run step);
+    `load()` fetches the rest (sha256-verified by the store's manifest, then again by load_index
+    against index_meta.json before FAISS reads a byte) and returns the retriever.
+    """
+
+    def __init__(self, spec: "str | os.PathLike[str]", *, cache_dir: "Path | None" = None):
+        self.spec = str(spec)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else _cache_root()
+        self._store = None
+        self._manifest = None
+        self.local_dir: Path | None = None
+        self.step_ref = None
+        self.store_uri: str | None = None
+        text = self.spec
+        if not text.strip():
+            raise ConfigError("index must be an index folder or <store-uri>/runs/<run-id>/<step>, got ''")
+        path_text = text[len("file://"):] if text.startswith("file://") else text
+        if "://" not in path_text and (Path(path_text) / META_FILE).is_file():
+            self.local_dir = Path(path_text)
+            return
+        head, sep, step = text.rstrip("/").rpartition("/")
+        if not sep or "/runs/" not in f"/{head}":
+            if "://" in path_text:
+                raise ConfigError(f"index {text!r} must look like <store-uri>/runs/<run-id>/<step>")
+            raise DataError(f"{path_text} is not an index folder (no {META_FILE}) nor <store-uri>/runs/<id>/<step>")
+        from rag_jobs.artifacts import StepRef, parse_run_uri
+
+        self.store_uri, run = parse_run_uri(head)
+        self.step_ref = StepRef(run.run_id, step)
+
+    @property
+    def description(self) -> str:
+        if self.local_dir is not None:
+            return str(self.local_dir)
+        return f"{self.store_uri.rstrip('/')}/runs/{self.step_ref.run_id}/{self.step_ref.step}"
+
+    def _committed(self):
+        """(store, manifest) of the step; a selection step stands for the grid child it selected."""
+        from rag_jobs.artifacts import ArtifactNotFound, StepRef, open_store, read_manifest
+
+        if self._manifest is None:
+            store = open_store(self.store_uri)
+            ref = self.step_ref
+            for _ in range(4):
+                manifest = read_manifest(store, ref)
+                if manifest is None:
+                    raise ArtifactNotFound(f"{ref.describe()} is not committed in {store.uri}")
+                selected = (manifest.extra or {}).get("selected")
+                if not selected:
+                    break
+                ref = StepRef(ref.run_id, selected)
+            else:
+                raise DataError(f"{self.description}: selection chain too deep")
+            missing = [name for name in INDEX_FILES if name not in manifest.files]
+            if missing:
+                raise DataError(f"{ref.describe()} holds no index (no {missing[0]})")
+            self._store, self._manifest = store, manifest
+        return self._store, self._manifest
+
+    def _fetch(self, files: "tuple[str, ...]") -> Path:
+        from rag_jobs.artifacts import fetch_manifest
+
+        store, manifest = self._committed()
+        dest = self.cache_dir / "artifacts" / _safe(store.uri) / manifest.run_id / manifest.step / manifest.attempt
+        return fetch_manifest(store, manifest, dest, files=files)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.local_dir if self.local_dir is not None else self._fetch((META_FILE,))
+
+    def read_meta(self) -> dict:
+        path = self.index_dir / META_FILE
+        try:
+            meta = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"{path} is corrupt: {exc}") from exc
+        except OSError as exc:
+            raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("dim"), int) or meta["dim"] <= 0:
+            raise IntegrityError(f"{path} has no valid 'dim'")
+        return meta
+
+    def index_id(self, meta: dict) -> str:
+        if self.local_dir is not None:
+            return content_id(meta)
+        _, manifest = self._committed()
+        return f"{manifest.run_id}/{manifest.step}@{manifest.attempt}"
+
+    def load(self) -> FaissRetriever:
+        folder = self.local_dir if self.local_dir is not None else self._fetch(INDEX_FILES)
+        return load_index(folder, verify=True)
