@@ -95,45 +95,54 @@ class ValidationConfig(_Frozen):
     batch_size: int = Field(8, gt=0, description="questions per generation batch")
 
 
-class TrainConfig(_Frozen):
-    """What every fine-tuning step shares: the loop settings and the validation that scores a grid child."""
+def _finite_lr(v: float | None) -> float | None:
+    if v is not None and (not math.isfinite(v) or v <= 0):
+        raise ValueError("learning rate must be a finite number > 0")
+    return v
 
-    lr: float = Field(..., description="learning rate of the trained model(s) (embedder lr in joint steps)")
-    epochs: int = Field(1, gt=0, description="passes over the training split (the paper: 1)")
+
+class StepBase(_Frozen):
+    """What every step that runs the generator on training questions shares: data, prompts, validation."""
+
+    seed: int = Field(0, description="data order and dropout")
+    device: str = Field("auto", description="auto, cpu or cuda")
+    train_limit: int | None = Field(None, gt=0, description="train on at most this many questions",
+                                    json_schema_extra=flag("--train-limit"))
+    k: int = Field(5, gt=0, le=50, description="retrieved documents per question")
+    generator: str = Field("smollm2-135m", description="base generator")
+    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="4-bit NF4 base on CUDA (QLoRA)")
     batch_size: int = Field(8, gt=0, description="training batch size: questions per micro-batch (the paper: 8)",
                             json_schema_extra=flag("--batch-size"))
+    max_prompt_tokens: int = Field(768, gt=16, description="training prompts are shortened to fit")
+    max_answer_tokens: int = Field(32, gt=0, description="answers are cut to this many tokens")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="how a grid child is scored")
+
+
+class TrainConfig(StepBase):
+    """What every fine-tuning step shares: the loop settings and the validation that scores a grid child."""
+
+    epochs: int = Field(1, gt=0, description="passes over the training split (the paper: 1)")
     grad_accum: int = Field(1, gt=0, description="micro-batches per optimizer step")
     max_steps: int | None = Field(None, gt=0, description="stop each training step after this many optimizer steps",
                                   json_schema_extra=flag("--max-steps"))
-    train_limit: int | None = Field(None, gt=0, description="train on at most this many questions",
-                                    json_schema_extra=flag("--train-limit"))
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null = none")
     checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0 = none)")
     log_every: int = Field(5, gt=0, description="optimizer steps between progress lines")
-    seed: int = Field(0, description="data order and dropout")
-    device: str = Field("auto", description="auto, cpu or cuda")
-    k: int = Field(5, gt=0, le=50, description="retrieved documents per question")
     tau: float = Field(0.05, gt=0, description="temperature of the document prior softmax(s / tau)")
-    generator: str = Field("smollm2-135m", description="base generator")
-    quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="4-bit NF4 base on CUDA (QLoRA)")
     lora_r: int = Field(16, gt=0, description="LoRA rank (the paper: 16)")
     lora_alpha: int = Field(32, gt=0, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA input")
-    max_prompt_tokens: int = Field(768, gt=16, description="training prompts are shortened to fit")
-    max_answer_tokens: int = Field(32, gt=0, description="answers are cut to this many tokens")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
-    validation: ValidationConfig = Field(default_factory=ValidationConfig, description="how a grid child is scored")
 
-    @field_validator("lr")
+    @field_validator("lr", "embed_lr", "gen_lr", check_fields=False)
     @classmethod
-    def _lr_positive(cls, v: float) -> float:
-        if not math.isfinite(v) or v <= 0:
-            raise ValueError("learning rate must be a finite number > 0")
-        return v
+    def _lr_positive(cls, v: float | None) -> float | None:
+        return _finite_lr(v)
 
 
 class FinetuneEmbedConfig(TrainConfig):
+    lr: float = Field(..., description="learning rate of the embedder")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (1 / tau)")
     cached: bool = Field(False, description="GradCache-style cached MNRL: large batches in small chunks")
     mini_batch_size: int = Field(8, gt=0, description="chunk size of the cached variant")
@@ -143,36 +152,40 @@ class FinetuneEmbedConfig(TrainConfig):
 
 
 class FinetuneGenConfig(TrainConfig):
-    pass
+    lr: float = Field(..., description="learning rate of the generator's LoRA weights")
 
 
 class JointConfig(TrainConfig):
-    lr: float | None = Field(None, description="embedder lr (train=embedder|both) or generator lr (train=generator)")
     train: str = Field("both", pattern="^(generator|embedder|both)$", description="which model(s) train")
     loss: str = Field("token", pattern="^(token|sequence)$", description="RAG-Token or RAG-Sequence marginal")
-    gen_lr: float | None = Field(None, gt=0, description="generator learning rate when train=both")
-    lrs_from_inputs: bool = Field(False, description="take lr / gen_lr from the selections given as inputs")
-    task: str = Field("train", pattern="^(train|score-pool)$",
-                      description="train, or score-pool: cache the frozen generator's scores for cached phase 2")
-    pool: int = Field(0, ge=0, le=1000, description="score-pool: passages per question in the pool (K >= k)")
-
-    @field_validator("lr")
-    @classmethod
-    def _lr_positive(cls, v: float | None) -> float | None:
-        if v is not None and (not math.isfinite(v) or v <= 0):
-            raise ValueError("learning rate must be a finite number > 0")
-        return v
+    embed_lr: float | None = Field(None, description="embedder learning rate (train=embedder|both)")
+    gen_lr: float | None = Field(None, description="generator learning rate (train=generator|both)")
+    lrs_from_inputs: bool = Field(False, description="take embed_lr / gen_lr from the selections given as inputs")
 
     @model_validator(mode="after")
     def _lr_known(self) -> JointConfig:
-        if self.task == "score-pool":
-            if self.pool < self.k:
-                raise ValueError(f"score-pool needs pool >= k, got pool={self.pool} k={self.k}")
+        if self.lrs_from_inputs:
             return self
-        if not self.lrs_from_inputs and self.lr is None:
-            raise ValueError("lr is required unless lrs_from_inputs is true")
-        if not self.lrs_from_inputs and self.train == "both" and self.gen_lr is None:
-            raise ValueError("gen_lr is required when train=both")
+        if self.train in ("embedder", "both") and self.embed_lr is None:
+            raise ValueError(f"embed_lr is required when train={self.train} (unless lrs_from_inputs is true)")
+        if self.train in ("generator", "both") and self.gen_lr is None:
+            raise ValueError(f"gen_lr is required when train={self.train} (unless lrs_from_inputs is true)")
+        return self
+
+    def trained_lr(self) -> float | None:
+        """The learning rate a one-model grid child tries (the embedder's when both train)."""
+        return self.gen_lr if self.train == "generator" else self.embed_lr
+
+
+class ScorePoolConfig(StepBase):
+    """Cached phase 2: the frozen generator scores each training question's top-`pool` passages once."""
+
+    pool: int = Field(..., ge=1, le=1000, description="passages per question in the pool (>= k)")
+
+    @model_validator(mode="after")
+    def _pool_holds_k(self) -> ScorePoolConfig:
+        if self.pool < self.k:
+            raise FieldError(("pool",), f"must be >= k ({self.k})")
         return self
 
 
@@ -181,14 +194,6 @@ class SelectConfig(_Frozen):
     role: str = Field("model", description="what is selected (for messages)")
 
 
-STEP_CONFIGS: dict[str, type[_Frozen]] = {
-    "build-index": BuildIndexConfig,
-    "evaluate": EvaluateConfig,
-    "finetune-embed": FinetuneEmbedConfig,
-    "finetune-gen": FinetuneGenConfig,
-    "joint": JointConfig,
-    "select": SelectConfig,
-}
 
 
 class _Overrides(_Frozen):
@@ -241,6 +246,8 @@ def describe(err: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         choices = _pattern_choices(str(ctx.get("pattern", "")))
         return f"must be one of {choices}" if choices else f"must match {ctx.get('pattern')}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "must be a mapping of settings"
     if kind == "extra_forbidden":
         return "is not a known setting"
     if kind in ("int_parsing", "int_from_float", "int_type"):
@@ -261,7 +268,7 @@ def error_loc(err: dict[str, Any]) -> tuple[str, ...]:
     return (*loc, *cause.loc) if isinstance(cause, FieldError) else loc
 
 
-def _short_value(value: Any) -> str:
+def short_value(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -272,7 +279,7 @@ def _format_error(model: type[BaseModel], exc: ValidationError, where: str = "")
     field = ".".join(p for p in loc if not p.isdigit())
     if not field:
         return f"{where or model.__name__}: {describe(err)}"
-    value = "" if isinstance(err.get("input"), dict) else f" = {_short_value(err.get('input'))}"
+    value = "" if isinstance(err.get("input"), dict) else f" = {short_value(err.get('input'))}"
     return f"{field}{value}{' in ' + where if where else ''}: {describe(err)}"
 
 
@@ -286,6 +293,7 @@ def parse_config(model: type[_Frozen], data: dict[str, Any], where: str = "") ->
 
 
 def step_config(kind: str, data: dict[str, Any]) -> Any:
-    if kind not in STEP_CONFIGS:
-        raise ConfigError(f"unknown step kind {kind!r}; known: {', '.join(STEP_CONFIGS)}")
-    return parse_config(STEP_CONFIGS[kind], data, where=f"the config of a {kind} step")
+    """A step's config by kind (the registry of step kinds, rag_jobs.jobs.registry, holds the classes)."""
+    from rag_jobs.jobs.registry import step_config as of_kind
+
+    return of_kind(kind, data)

@@ -35,6 +35,14 @@ GRAPH_NAME = "graph.json"
 MANIFEST_NAME = "_MANIFEST.json"
 CHECKPOINTS = "checkpoints"
 MAX_CHECKPOINT = 10**8 - 1
+FAILED_NAME = "_FAILED.json"  # the run's failure marker (the Kubernetes driver writes it once)
+
+# Folder and file names inside a step's outputs, shared by the steps that write and the steps that read them.
+EMBEDDER_DIR = "embedder"  # a fine-tuned sentence-transformers model
+ADAPTER_DIR = "adapter"  # a LoRA adapter (peft)
+SPLITS_FILE = "splits.jsonl"  # the question splits, committed with the index
+POOL_TENSORS = "pool.safetensors"  # the score pool of cached phase 2
+POOL_META = "pool.json"
 _RESERVED_STEPS = frozenset({GRAPH_NAME})
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.index import load_index
 from rag_jobs.index.client import ServiceRetriever
 from rag_jobs.index.faiss_index import META_FILE
@@ -14,9 +15,6 @@ from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.jobs.scoring import score_examples
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
 from rag_jobs.models import load_embedder, load_generator
-
-EMBEDDER_DIR = "embedder"  # where fine-tuning steps save a sentence-transformers model
-ADAPTER_DIR = "adapter"  # where fine-tuning steps save a LoRA adapter
 
 
 def resolve_models(ctx: StepContext, base_embedder: str) -> tuple[str, str | None, dict]:

@@ -9,11 +9,13 @@ from pathlib import Path
 import torch
 
 from rag_jobs.artifacts import StepRef, commit_checkpoint, fetch_checkpoint, latest_checkpoint, prune_checkpoints
+from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.data.records import Example
 from rag_jobs.index import FaissRetriever, load_index
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.jobs.scoring import score_examples
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
+from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.training import LoopConfig
 from rag_jobs.training.distributed import DistInfo
 
@@ -56,6 +58,19 @@ def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example],
     if ctx.cfg.validation.limit:
         val = val[: ctx.cfg.validation.limit]
     return retriever, train, val
+
+
+def load_step_models(ctx: StepContext, retriever, local_rank: int | None = None):
+    """(embedder, its path, generator, tokenizer, adapter folder): the inputs' models, else the base ones."""
+    cfg = ctx.cfg
+    emb_path = retriever.meta["embedder"]
+    if ctx.has_input("embedder"):
+        emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR)
+    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
+    embedder = load_embedder(emb_path, device=ctx.device)
+    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
+                                    adapter_dir=adapter, local_rank=local_rank)
+    return embedder, emb_path, generator, tok, adapter
 
 
 def validate(ctx: StepContext, retriever, examples, embedder, generator, known_answers: dict | None = None) -> dict:

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import torch
 
+from rag_jobs.artifacts.layout import EMBEDDER_DIR
 from rag_jobs.core.losses import mnrl_loss
 from rag_jobs.errors import DataError
 from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.evaluate import EMBEDDER_DIR
 from rag_jobs.jobs.finetune import (
     StoreCheckpoints,
     load_training_data,

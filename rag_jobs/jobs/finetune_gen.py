@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from rag_jobs.artifacts.layout import ADAPTER_DIR
 from rag_jobs.core.losses import answer_nll
 from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.evaluate import ADAPTER_DIR
 from rag_jobs.jobs.finetune import (
     StoreCheckpoints,
     load_training_data,

@@ -13,14 +13,14 @@ import sys
 
 import torch
 
+from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.core.losses import rag_sequence_nll, rag_token_nll
 from rag_jobs.core.retrieval import doc_logits
 from rag_jobs.errors import ConfigError
-from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.evaluate import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.jobs.finetune import (
     StoreCheckpoints,
+    load_step_models,
     load_training_data,
     loop_config,
     train_stats,
@@ -28,15 +28,9 @@ from rag_jobs.jobs.finetune import (
     validate,
 )
 from rag_jobs.jobs.pool import (
-    POOL_KEYS,
     ScorePool,
-    build_pool,
     generator_logprobs,
-    validation_settings,
-    write_pool,
 )
-from rag_jobs.jobs.scoring import score_examples
-from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.models.embedder import embed_with_grad
 from rag_jobs.models.generation import format_prompt
 from rag_jobs.models.lora import add_lora, answer_logprobs, encode_prompt_answer, max_answer_len
@@ -97,56 +91,13 @@ def make_step_fn(ctx: StepContext, retriever, embedder, generator, tok, pool: Sc
     return step_fn
 
 
-def _load_models(ctx: StepContext, retriever, local_rank: int | None = None):
-    """(embedder, its path, generator, tokenizer, adapter folder): the inputs' models, else the base ones."""
-    cfg = ctx.cfg
-    emb_path = retriever.meta["embedder"]
-    if ctx.has_input("embedder"):
-        emb_path = str(ctx.input_dir("embedder") / EMBEDDER_DIR)
-    adapter = str(ctx.input_dir("generator") / ADAPTER_DIR) if ctx.has_input("generator") else None
-    embedder = load_embedder(emb_path, device=ctx.device)
-    generator, tok = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization,
-                                    adapter_dir=adapter, local_rank=local_rank)
-    return embedder, emb_path, generator, tok, adapter
-
-
-def score_pool_body(ctx: StepContext) -> dict:
-    """task=score-pool: log p(answer | question, passage) of the frozen generator over each question's top-K."""
-    cfg = ctx.cfg
-    seed_everything(cfg.seed)
-    retriever, train_ex, val_ex = load_training_data(ctx)
-    embedder, emb_path, generator, tok, adapter = _load_models(ctx, retriever)
-    generator.eval()
-    hits = retriever.search(encode_texts(embedder, [e.question for e in train_ex]), cfg.pool)
-    tensors, meta = build_pool(train_ex, hits.ids, lambda ids: [p.content for p in retriever.passages(ids)],
-                               generator, tok, max_prompt_tokens=cfg.max_prompt_tokens,
-                               max_answer_tokens=cfg.max_answer_tokens, device=ctx.device,
-                               batch_size=cfg.batch_size * cfg.k, label=ctx.label)
-    meta.update({key: getattr(cfg, key) for key in POOL_KEYS})
-    meta["embedder"] = ctx.resolved_input("embedder") if ctx.has_input("embedder") else emb_path
-    meta["adapter"] = ctx.resolved_input("generator") if adapter else None
-    if cfg.validation.select_by == "em":  # the grid's children reuse these where their top-k is unchanged
-        v = cfg.validation
-        with torch.no_grad():
-            rows, _ = score_examples(retriever, val_ex, embedder, (generator, tok), k=cfg.k, recall_k=5,
-                                     max_prompt_tokens=cfg.max_prompt_tokens, batch_size=v.batch_size,
-                                     max_new_tokens=v.max_new_tokens, label=ctx.label)
-        meta["validation_answers"] = {"settings": validation_settings(cfg), "answers": {
-            r["id"]: {"ids": r["retrieved"], "prediction": r["prediction"]} for r in rows}}
-    write_pool(ctx.out_dir, tensors, meta)
-    return {"pool_questions": len(train_ex), "pool_k": cfg.pool, "pool_pairs": len(train_ex) * cfg.pool,
-            "pool_validation_answers": len(meta.get("validation_answers", {}).get("answers", {}))}
-
-
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
-    if cfg.task == "score-pool":
-        return score_pool_body(ctx)
     dist = init_distributed()
     seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
     retriever, train_ex, val_ex = load_training_data(ctx)
-    embedder, _, generator, tok, adapter = _load_models(ctx, retriever, dist.local_rank)
-    lr, gen_lr = _learning_rates(ctx)
+    embedder, _, generator, tok, adapter = load_step_models(ctx, retriever, dist.local_rank)
+    embed_lr, gen_lr = _learning_rates(ctx)
     groups = []
     if cfg.train in ("generator", "both"):
         if adapter is not None:
@@ -155,13 +106,13 @@ def body(ctx: StepContext) -> dict:
                              gradient_checkpointing=cfg.gradient_checkpointing)
         generator.train()
         groups.append(ParamGroup("generator", [p for p in generator.parameters() if p.requires_grad],
-                                 gen_lr if cfg.train == "both" else lr))
+                                 gen_lr))
     else:
         generator.requires_grad_(False)
         generator.eval()
     if cfg.train in ("embedder", "both"):
         embedder.train()
-        groups.append(ParamGroup("embedder", [p for p in embedder.parameters() if p.requires_grad], lr))
+        groups.append(ParamGroup("embedder", [p for p in embedder.parameters() if p.requires_grad], embed_lr))
     else:
         embedder.requires_grad_(False)
         embedder.eval()
@@ -193,24 +144,28 @@ def body(ctx: StepContext) -> dict:
     pool_stats = pool.stats() if pool is not None else {}
     if pool is not None:
         ctx.log(f"pool: {pool.hits} cached passage scores, {pool.fallbacks} exact fallbacks")
-    return {**train_stats(result, dist), **metrics, **pool_stats, "lr": lr, "gen_lr": gen_lr}
+    # `lr`: the rate a one-model grid child tried (the embedder's when both train), as selection reads it
+    lr = gen_lr if cfg.train == "generator" else embed_lr
+    return {**train_stats(result, dist), **metrics, **pool_stats, "lr": lr, "embed_lr": embed_lr,
+            "gen_lr": gen_lr}
 
 
 def _learning_rates(ctx: StepContext) -> tuple[float | None, float | None]:
-    """(lr, gen_lr) from the config, or from the selected children of earlier grids (the paper's joint runs)."""
+    """(embed_lr, gen_lr) from the config, or from the selected children of earlier grids (the paper's joint
+    runs); the rate of a model that does not train may be None."""
     cfg = ctx.cfg
-    lr, gen_lr = cfg.lr, cfg.gen_lr
+    embed_lr, gen_lr = cfg.embed_lr, cfg.gen_lr
     if cfg.lrs_from_inputs:
         if ctx.has_input("lr-embedder"):
-            lr = ctx.input_manifest("lr-embedder").metrics["lr"]
+            embed_lr = ctx.input_manifest("lr-embedder").metrics["lr"]
         if ctx.has_input("lr-generator"):
             gen_lr = ctx.input_manifest("lr-generator").metrics["lr"]
-        if cfg.train == "generator":
-            lr = gen_lr
-        ctx.log(f"learning rates from the two-phase selections: embedder={lr} generator={gen_lr}")
-    if lr is None or (cfg.train == "both" and gen_lr is None):
-        raise ConfigError(f"step {ctx.spec.name!r}: learning rates unknown (lr={lr}, gen_lr={gen_lr})")
-    return lr, gen_lr
+        ctx.log(f"learning rates from the two-phase selections: embedder={embed_lr} generator={gen_lr}")
+    needed = {"embedder": embed_lr, "generator": gen_lr}
+    for model in ("embedder", "generator"):
+        if cfg.train in (model, "both") and needed[model] is None:
+            raise ConfigError(f"step {ctx.spec.name!r}: the {model} learning rate is unknown")
+    return embed_lr, gen_lr
 
 
 def main(argv: list[str] | None = None) -> None:

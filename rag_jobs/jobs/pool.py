@@ -1,7 +1,7 @@
 """Cached phase 2: the frozen generator's answer log-probabilities over a candidate pool, computed once.
 
 When the generator is frozen (the second phase of two-phase), log p(y_t | x, z, y_<t) for a question x and a
-passage z never changes during training. The `score-pool` task of the `joint` entrypoint computes it once for
+passage z never changes during training. The `score-pool` step computes it once for
 each training question over its top-K passages under the starting embedder (K >= k) and commits it; every
 learning rate of the phase-2 grid then trains the embedder on these cached values. A passage that the
 changing embedder retrieves from outside the pool falls back to an exact generator pass, and is counted.
@@ -17,14 +17,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from rag_jobs.artifacts.layout import POOL_META, POOL_TENSORS
 from rag_jobs.data.records import Example
 from rag_jobs.errors import ConfigError, IntegrityError
 from rag_jobs.models.generation import format_prompt
 from rag_jobs.models.lora import answer_logprobs, encode_prompt_answer, max_answer_len
 from rag_jobs.progress import Progress
 
-POOL_TENSORS = "pool.safetensors"
-POOL_META = "pool.json"
 # what must agree between the pool and a step that reads it, or the cached values are not what it would compute
 POOL_KEYS = ("generator", "max_prompt_tokens", "max_answer_tokens")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rag_jobs.artifacts import layout
 from rag_jobs.data.records import Example, Splits
 from rag_jobs.errors import IntegrityError
 
-SPLITS_FILE = "splits.jsonl"
+SPLITS_FILE = layout.SPLITS_FILE
 
 
 def write_splits(splits: Splits, path: Path) -> None:

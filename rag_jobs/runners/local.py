@@ -12,17 +12,9 @@ from dataclasses import dataclass
 from rag_jobs.artifacts import RunRef, StepRef, open_store, read_manifest
 from rag_jobs.artifacts.layout import run_uri
 from rag_jobs.errors import ConfigError
+from rag_jobs.jobs.registry import step_kind
 from rag_jobs.progress import fmt_duration, log
 from rag_jobs.strategies.graph import Graph, StepSpec
-
-ENTRYPOINT_MODULES = {
-    "build-index": "rag_jobs.jobs.build_index",
-    "evaluate": "rag_jobs.jobs.evaluate",
-    "finetune-embed": "rag_jobs.jobs.finetune_embed",
-    "finetune-gen": "rag_jobs.jobs.finetune_gen",
-    "joint": "rag_jobs.jobs.joint",
-    "select": "rag_jobs.jobs.select",
-}
 
 
 @dataclass
@@ -36,7 +28,7 @@ class StepOutcome:
 
 def step_command(kind: str, run: str, step: str) -> list[str]:
     """The command of one step: the same entrypoint a Kubernetes Job runs."""
-    return [sys.executable, "-m", ENTRYPOINT_MODULES[kind], "--run", run, "--step", step]
+    return [sys.executable, "-m", step_kind(kind).module, "--run", run, "--step", step]
 
 
 def publish_graph(store, graph: Graph) -> None:

@@ -10,19 +10,23 @@ from rag_jobs.config import (
     FinetuneEmbedConfig,
     FinetuneGenConfig,
     JointConfig,
+    ScorePoolConfig,
     SelectConfig,
     _Frozen,
     parse_config,
 )
 from rag_jobs.errors import ConfigError
+from rag_jobs.jobs.registry import step_kind
 from rag_jobs.strategies.graph import Graph, StepSpec, canonical_hash
 from rag_jobs.strategies.settings import PAPER_LR_GRID, RunSettings
 
 __all__ = ["ALL_STRATEGIES", "PAPER_LR_GRID", "STRATEGIES", "RunSettings", "build_graph", "lr_tag"]
 
-# Training fields added later, left out of a step's config at their defaults so that it keeps the config hash
-# it always had and runs made before them still share it.
-LATER_TRAIN_DEFAULTS = {"hard_negatives": 0}
+
+def _dump(cfg: _Frozen) -> dict[str, Any]:
+    """A step config as graph.json holds it: only the values that differ from the defaults, so adding a field
+    (at a default that keeps today's behaviour) leaves every earlier step's config hash as it was."""
+    return cfg.model_dump(mode="json", exclude_defaults=True)
 
 
 def lr_tag(lr: float) -> str:
@@ -56,83 +60,81 @@ class _Builder:
         if s.index_shards > 1:  # each shard encodes one slice of the corpus; build-index merges them
             for i in range(s.index_shards):
                 shard = parse_config(BuildIndexConfig, {**base, "shard": i})
-                inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index",
-                                                             shard.model_dump(mode="json"), gpus=1))
+                inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index", _dump(shard),
+                                                             gpus=1))
         cfg = parse_config(BuildIndexConfig, base)
-        # Fields added later are left out at their defaults, so an index keeps the config hash it always had and
-        # runs made before them still share it.
-        later = {"shards": 1, "shard": None, "search_params": ""}
-        dumped = cfg.model_dump(mode="json", exclude={k for k, v in later.items() if getattr(cfg, k) == v})
-        return self.add(StepSpec("build-index", "build-index", dumped, inputs,
-                                 gpus=0 if inputs else 1))
+        return self.add(StepSpec("build-index", "build-index", _dump(cfg), inputs, gpus=0 if inputs else 1))
 
     def evaluate(self, name: str, label: str, **inputs: str) -> str:
         s = self.s
         cfg = parse_config(EvaluateConfig, {"generator": s.generator, "quantization": s.quantization,
                                             "device": s.device, **s.evaluate.values()}, where="the evaluate step")
-        return self.add(StepSpec(name, "evaluate", cfg.model_dump(mode="json"),
-                                 {"index": self.index(), **inputs}, gpus=1, label=label))
+        return self.add(StepSpec(name, "evaluate", _dump(cfg), {"index": self.index(), **inputs}, gpus=1,
+                                 label=label))
 
-    def _train_cfg(self, model: type[_Frozen], lr: float | None, **extra: Any) -> dict:
+    def _train_cfg(self, model: type[_Frozen], **values: Any) -> dict:
+        """A training (or score-pool) step's config: the run's models and device, the `train:` overrides this
+        kind knows, then what the graph sets (`values`)."""
         s = self.s
         train = {k: v for k, v in s.train.values().items() if k in model.model_fields}
         val = {"select_by": s.select_by, **train.pop("validation", {})}
         base = {"generator": s.generator, "quantization": s.quantization, "device": s.device, "seed": s.data.seed}
-        cfg = parse_config(model, {**base, **train, "validation": val, "lr": lr, **extra},
-                           where=f"a {model.__name__} step")
-        later = {k for k, v in LATER_TRAIN_DEFAULTS.items() if k in type(cfg).model_fields and getattr(cfg, k) == v}
-        return cfg.model_dump(mode="json", exclude=later)
+        return _dump(parse_config(model, {**base, **train, "validation": val, **values},
+                                  where=f"a {model.__name__} step"))
 
-    def grid(self, prefix: str, kind: str, model: type[_Frozen], lrs, select: str, inputs: dict[str, str],
-             **extra: Any) -> str:
+    def grid(self, prefix: str, kind: str, model: type[_Frozen], lr_field: str, lrs, select: str,
+             inputs: dict[str, str], **extra: Any) -> str:
+        """One child per learning rate (`lr_field` of the child's config), and the selection over them."""
         children = {}
         if len(set(lrs)) != len(lrs):
             raise ConfigError(f"the {prefix} learning-rate grid repeats a value: {list(lrs)}")
         for i, lr in enumerate(lrs):
             name = f"{prefix}.{lr_tag(lr)}"
-            self.add(StepSpec(name, kind, self._train_cfg(model, lr, **extra), {"index": self.index(), **inputs},
-                              gpus=self.s.gpus))
+            self.add(StepSpec(name, kind, self._train_cfg(model, **{lr_field: lr}, **extra),
+                              {"index": self.index(), **inputs}, gpus=self.s.gpus))
             children[f"child-{i:02d}"] = name
         cfg = parse_config(SelectConfig, {"select_by": self.s.select_by, "role": prefix})
-        return self.add(StepSpec(select, "select", cfg.model_dump(mode="json"), children, needs="any"))
+        return self.add(StepSpec(select, "select", _dump(cfg), children, needs="any"))
 
     def embed_grid(self) -> str:
-        return self.grid("finetune-embed", "finetune-embed", FinetuneEmbedConfig, self.s.embed_grid(),
+        return self.grid("finetune-embed", "finetune-embed", FinetuneEmbedConfig, "lr", self.s.embed_grid(),
                          "select-embed", {}, hard_negatives=self.s.hard_negatives)
 
     def gen_grid(self) -> str:
-        return self.grid("finetune-gen", "finetune-gen", FinetuneGenConfig, self.s.gen_grid(), "select-gen", {})
+        return self.grid("finetune-gen", "finetune-gen", FinetuneGenConfig, "lr", self.s.gen_grid(), "select-gen",
+                         {})
 
     def two_phase(self) -> tuple[str, str]:
         if self.s.phase1 == "concat":  # the generator of Ft. Gen.: trained on the prompt it is evaluated with
             phase1 = self.gen_grid()
         else:
-            phase1 = self.grid("phase1-gen", "joint", JointConfig, self.s.gen_grid(), "select-phase1", {},
-                               train="generator")
+            phase1 = self.grid("phase1-gen", "joint", JointConfig, "gen_lr", self.s.gen_grid(), "select-phase1",
+                               {}, train="generator")
         inputs = {"generator": phase1}
         pool = self.s.phase2_pool
         if pool is None:  # twice the passages a training step reads: few fall outside, the pool stays small
             pool = 2 * self.s.train_k()
         if pool:
-            cfg = self._train_cfg(JointConfig, None, train="embedder", task="score-pool", pool=pool)
+            cfg = self._train_cfg(ScorePoolConfig, pool=pool)
             # one process, on the kind of device the children use (a GPU's nf4 scores would not be the CPU's)
-            inputs["pool"] = self.add(StepSpec("phase2-pool", "joint", cfg, {"index": self.index(), **inputs},
-                                                     gpus=min(1, self.s.gpus)))
-        phase2 = self.grid("phase2-embed", "joint", JointConfig, self.s.embed_grid(), "select-phase2", inputs,
-                           train="embedder")
+            inputs["pool"] = self.add(StepSpec("phase2-pool", "score-pool", cfg, {"index": self.index(), **inputs},
+                                               gpus=min(1, self.s.gpus)))
+        phase2 = self.grid("phase2-embed", "joint", JointConfig, "embed_lr", self.s.embed_grid(), "select-phase2",
+                           inputs, train="embedder")
         return phase1, phase2
 
     def joint(self, loss: str, from_two_phase: bool) -> str:
         name = f"joint-{loss}"
         if from_two_phase:
             phase1, phase2 = self.two_phase()
-            cfg = self._train_cfg(JointConfig, None, train="both", loss=loss, lrs_from_inputs=True)
+            cfg = self._train_cfg(JointConfig, train="both", loss=loss, lrs_from_inputs=True)
             inputs = {"index": self.index(), "lr-embedder": phase2, "lr-generator": phase1}
         else:
             if self.s.embed_lr is None or self.s.gen_lr is None:
                 raise ConfigError(f"rag-{loss} needs both learning rates: --embed-lr and --gen-lr, or --from-run "
                                   "<a finished two-phase run> (as the paper takes them from two-phase)")
-            cfg = self._train_cfg(JointConfig, self.s.embed_lr, train="both", loss=loss, gen_lr=self.s.gen_lr)
+            cfg = self._train_cfg(JointConfig, train="both", loss=loss, embed_lr=self.s.embed_lr,
+                                  gen_lr=self.s.gen_lr)
             inputs = {"index": self.index()}
         return self.add(StepSpec(name, "joint", cfg, inputs, gpus=self.s.gpus))
 
@@ -196,6 +198,7 @@ def build_graph(strategy: str, settings: RunSettings, run_id: str | None = None)
         raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(ALL_STRATEGIES)}")
     steps = list(b.steps.values())
     if run_id is None:
-        digest = canonical_hash({"strategy": strategy, "steps": [[s.name, s.config, s.inputs] for s in steps]})
+        digest = canonical_hash({"strategy": strategy, "steps": [[s.name, s.kind, step_kind(s.kind).version, s.config,
+                                                                   s.inputs] for s in steps]})
         run_id = f"{strategy}-{digest[:10]}"
     return Graph(run_id=run_id, strategy=strategy, steps=steps, settings=settings.model_dump(mode="json"))

@@ -75,10 +75,15 @@ class Graph:
         return order
 
     def step_hash(self, name: str) -> str:
-        """Hash of a step's kind, config and (recursively) its inputs: equal hashes = the same result."""
+        """Hash of a step's kind, its code version, config and (recursively) its inputs: equal hashes = the same
+        result. A kind whose version was bumped (a fix that changes results) no longer matches older steps."""
+        from rag_jobs.jobs.registry import STEP_KINDS
+
         s = self.step(name)
+        kind = STEP_KINDS.get(s.kind)
         return canonical_hash(
-            {"kind": s.kind, "config": s.config, "inputs": {r: self.step_hash(d) for r, d in sorted(s.inputs.items())}}
+            {"kind": s.kind, "version": kind.version if kind else 0, "config": s.config,
+             "inputs": {r: self.step_hash(d) for r, d in sorted(s.inputs.items())}}
         )
 
     def to_json(self) -> str:

@@ -28,6 +28,7 @@ from rag_jobs.config import (
     error_loc,
     flag,
     overrides_of,
+    short_value,
 )
 from rag_jobs.errors import ConfigError
 
@@ -263,7 +264,7 @@ def _settings_error(exc: ValidationError, origins: dict[tuple[str, ...], tuple[s
             label, show_value = origins[field[:n]]
             if show_value:
                 value = err.get("input")
-                shown = "" if isinstance(value, dict) else f" = {value!r}"
+                shown = "" if isinstance(value, dict) else f" = {short_value(value)}"
                 where = label.partition(" in ")
                 return f"{where[0]}{shown}{where[1]}{where[2]}: {describe(err)}"
             return f"{label}: {describe(err)}"

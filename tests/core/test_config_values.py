@@ -12,12 +12,12 @@ from rag_jobs.errors import ConfigError
                                          ("scale", -math.inf)])
 def test_non_finite_floats_are_refused(field, value):
     kind = "finetune-embed" if field == "scale" else "joint"
-    data = {"lr": 1e-4, field: value}
+    data = {"lr" if kind == "finetune-embed" else "embed_lr": 1e-4, field: value}
     with pytest.raises(ConfigError, match=field) as info:
         step_config(kind, data)
     assert "\n" not in str(info.value)
 
 
 def test_finite_values_still_pass():
-    cfg = parse_config(JointConfig, {"lr": 1e-4, "train": "generator", "tau": 0.1, "max_grad_norm": 2.0})
+    cfg = parse_config(JointConfig, {"gen_lr": 1e-4, "train": "generator", "tau": 0.1, "max_grad_norm": 2.0})
     assert cfg.tau == 0.1 and cfg.max_grad_norm == 2.0

@@ -1,5 +1,6 @@
 """`phase1: concat`: two-phase takes its generator from the Ft. Gen. grid (shared with it in compare)."""
 
+from rag_jobs.jobs.registry import step_config
 from rag_jobs.strategies import RunSettings, build_graph
 
 GRIDS = {"embed_lr_grid": (1e-5, 3e-5), "gen_lr_grid": (1e-4, 3e-4)}
@@ -18,7 +19,7 @@ def test_concat_phase1_in_compare_adds_no_generator_training():
     rag = build_graph("compare", RunSettings(**GRIDS), run_id="r")
     concat = build_graph("compare", RunSettings(phase1="concat", **GRIDS), run_id="c")
     trained = {s.name for s in concat.steps if s.kind in ("finetune-gen", "joint") and "generator" not in s.inputs
-               and s.config.get("train", "generator") == "generator"}
+               and step_config(s.kind, s.config).model_dump().get("train", "generator") == "generator"}
     assert trained == {"finetune-gen.lr-1e-04", "finetune-gen.lr-3e-04"}
     assert len(rag.steps) - len(concat.steps) == 3  # the phase-1 grid and its selection
     assert concat.step("joint-token").inputs["lr-generator"] == "select-gen"

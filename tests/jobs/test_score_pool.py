@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rag_jobs.config import JointConfig
+from rag_jobs.config import JointConfig, ScorePoolConfig
 from rag_jobs.data.records import Example, Passage
 from rag_jobs.errors import ConfigError, IntegrityError
 from rag_jobs.index import encode_texts
@@ -35,7 +35,7 @@ def setup(tiny_embedder, tiny_generator):
     retriever = FaissRetriever(index, vecs, passages, {"dim": vecs.shape[1], "embedder": tiny_embedder})
     gen, tok = load_generator(tiny_generator, device="cpu", quantization="none")
     gen.eval().requires_grad_(False)
-    cfg = JointConfig(lr=1e-3, train="embedder", loss="token", k=5, generator=tiny_generator,
+    cfg = JointConfig(embed_lr=1e-3, train="embedder", loss="token", k=5, generator=tiny_generator,
                       max_prompt_tokens=128, max_answer_tokens=8)
     return SimpleNamespace(retriever=retriever, examples=examples, emb=emb, gen=gen, tok=tok, cfg=cfg)
 
@@ -99,10 +99,10 @@ def test_pool_round_trip_and_compatibility(setup, tmp_path):
 
 
 def test_score_pool_config_needs_pool_at_least_k():
-    with pytest.raises(ValueError, match="pool >= k"):
-        JointConfig(task="score-pool", pool=3, k=5, train="embedder")
-    assert JointConfig(task="score-pool", pool=5, k=5, train="embedder").lr is None
-    assert np.isfinite(JointConfig(lr=1e-5, train="embedder").tau)
+    with pytest.raises(ValueError, match="must be >= k"):
+        ScorePoolConfig(pool=3, k=5)
+    assert ScorePoolConfig(pool=5, k=5).pool == 5
+    assert np.isfinite(JointConfig(embed_lr=1e-5, train="embedder").tau)
 
 
 def test_known_answers_are_reused_only_where_the_retrieved_passages_match(setup):

@@ -48,7 +48,7 @@ def test_paper_setup_uses_eight_gpus_and_a_sharded_ivf_index(path):
     assert shards["completionMode"] == "Indexed" and shards["completions"] == 16
     assert graph.step("build-index").config["search_params"] == "nprobe=128"
     for step in graph.steps:
-        if step.kind in ("finetune-embed", "finetune-gen", "joint") and step.config.get("task") != "score-pool":
+        if step.kind in ("finetune-embed", "finetune-gen", "joint"):
             assert step.gpus == 8
     trainers = [j for j in jobs.values() if "torchrun" in j["spec"]["template"]["spec"]["containers"][0]["command"]]
     assert trainers or strategy == "baseline"

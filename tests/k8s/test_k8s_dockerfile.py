@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from k8s_helpers import REPO
 
-from rag_jobs.runners.k8s.render import CONSOLE_SCRIPTS
+from rag_jobs.jobs.registry import CONSOLE_SCRIPTS
 
 DOCKERFILE = REPO / "Dockerfile"
 

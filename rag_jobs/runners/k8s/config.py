@@ -33,6 +33,7 @@ DEFAULT_RESOURCES: dict[str, StepResources] = {
     "finetune-embed": StepResources(cpu="8", memory="32Gi"),
     "finetune-gen": StepResources(cpu="8", memory="48Gi"),
     "joint": StepResources(cpu="8", memory="64Gi"),
+    "score-pool": StepResources(cpu="8", memory="48Gi"),
     "evaluate": StepResources(cpu="8", memory="32Gi"),
     "select": StepResources(cpu="500m", memory="1Gi"),
     "driver": StepResources(cpu="250m", memory="512Mi"),
@@ -121,7 +122,11 @@ class ClusterConfig(BaseModel):
         return v
 
     def resources_of(self, kind: str) -> StepResources:
-        return self.resources.get(kind) or DEFAULT_RESOURCES[kind]
+        """What a pod of a step kind (or the driver) asks for: its registry's resources key, configured or default."""
+        from rag_jobs.jobs.registry import STEP_KINDS
+
+        key = STEP_KINDS[kind].resources if kind in STEP_KINDS else kind
+        return self.resources.get(key) or DEFAULT_RESOURCES[key]
 
 
 def parse_cluster_config(data: Any, *, source: str = "cluster config") -> ClusterConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from rag_jobs.artifacts import ArtifactNotFound, RunRef, StepRef, is_committed
+from rag_jobs.artifacts.layout import FAILED_NAME
 from rag_jobs.errors import EXIT_BAD_INPUT, ConfigError, TransientError
 from rag_jobs.progress import log
 from rag_jobs.runners.k8s.api import ClusterApi, JobInfo
@@ -30,9 +31,6 @@ from rag_jobs.runners.k8s.render import (
     render_unit,
 )
 from rag_jobs.strategies.graph import Graph, StepSpec
-
-# The run's failure marker; belongs in rag_jobs.artifacts.layout beside graph.json (not yet there).
-FAILED_NAME = "_FAILED.json"
 
 
 def failed_key(run: RunRef) -> str:

@@ -21,11 +21,10 @@ import yaml
 
 from rag_jobs.artifacts.layout import RunRef, run_uri
 from rag_jobs.errors import EXIT_BAD_INPUT
+from rag_jobs.jobs.registry import step_kind
 from rag_jobs.runners.k8s.config import CLUSTER_CONFIG_ENV, ClusterConfig
-from rag_jobs.runners.local import ENTRYPOINT_MODULES
 from rag_jobs.strategies.graph import Graph, StepSpec
 
-CONSOLE_SCRIPTS = frozenset({"build-index", "finetune-embed", "finetune-gen", "joint", "evaluate"})
 INDEXED_MODULE = "rag_jobs.runners.k8s.indexed"
 CONTAINER = "step"
 DRIVER_UNIT = "driver"
@@ -123,12 +122,13 @@ def plan_units(graph: Graph) -> list[Unit]:
 def step_argv(kind: str, gpus: int, run: str, step: str | None = None) -> list[str]:
     """The container command of a step: its console script, or torchrun for several GPUs."""
     tail = ["--run", run, *(["--step", step] if step is not None else [])]
-    module = ENTRYPOINT_MODULES[kind]
+    spec = step_kind(kind)
+    module = spec.module
     if gpus > 1:
         # `--` ends torchrun's own options: its argparse would otherwise read --run as --run-path.
         return ["torchrun", "--standalone", f"--nproc_per_node={gpus}", "-m", module, "--", *tail]
-    if kind in CONSOLE_SCRIPTS:
-        return [kind, *tail]
+    if spec.script:
+        return [spec.script, *tail]
     return ["python", "-m", module, *tail]
 
 

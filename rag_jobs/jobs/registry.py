@@ -1,0 +1,67 @@
+"""The one registry of step kinds: name -> config class, entrypoint, console script, resources, code version.
+
+Read by the strategies (a step's config class and code version, in its hash), the local runner and the
+Kubernetes renderer (the command a step runs, the resources it asks for), the CLI, and a test that checks
+pyproject's console scripts. Importing it loads no model code: entrypoint modules are named, not imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rag_jobs.config import (
+    BuildIndexConfig,
+    EvaluateConfig,
+    FinetuneEmbedConfig,
+    FinetuneGenConfig,
+    JointConfig,
+    ScorePoolConfig,
+    SelectConfig,
+    _Frozen,
+    parse_config,
+)
+from rag_jobs.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StepKind:
+    name: str
+    config: type[_Frozen]
+    module: str  # the entrypoint: `python -m <module> --run URI --step NAME`, its `main()`
+    script: str | None  # the console script of the container image (the five entrypoints), or None
+    resources: str  # the key of the cluster config's `resources` this kind's pods ask for
+    # Bump when a change alters what the step computes (a bug fix): the version is part of the step's config
+    # hash, so committed steps of an older version are no longer reused by new runs.
+    version: int = 1
+
+    @property
+    def target(self) -> str:
+        """The `module:function` of its console script."""
+        return f"{self.module}:main"
+
+
+STEP_KINDS: dict[str, StepKind] = {k.name: k for k in (
+    StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index"),
+    StepKind("finetune-embed", FinetuneEmbedConfig, "rag_jobs.jobs.finetune_embed", "finetune-embed",
+             "finetune-embed"),
+    StepKind("finetune-gen", FinetuneGenConfig, "rag_jobs.jobs.finetune_gen", "finetune-gen", "finetune-gen"),
+    StepKind("joint", JointConfig, "rag_jobs.jobs.joint", "joint", "joint"),
+    StepKind("score-pool", ScorePoolConfig, "rag_jobs.jobs.score_pool", None, "score-pool"),
+    StepKind("evaluate", EvaluateConfig, "rag_jobs.jobs.evaluate", "evaluate", "evaluate"),
+    StepKind("select", SelectConfig, "rag_jobs.jobs.select", None, "select"),
+)}
+
+CONSOLE_SCRIPTS = frozenset(k.script for k in STEP_KINDS.values() if k.script)
+
+
+def step_kind(name: str) -> StepKind:
+    try:
+        return STEP_KINDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown step kind {name!r}; known: {', '.join(STEP_KINDS)}") from None
+
+
+def step_config(kind: str, data: dict[str, Any]) -> Any:
+    """A step's config from its graph.json dict, validated by its kind's config class."""
+    return parse_config(step_kind(kind).config, data, where=f"the config of a {kind} step")
