@@ -6,6 +6,7 @@ runs/<run>/<step>/_MANIFEST.json                              commit marker of t
 runs/<run>/<step>/<attempt>/<relpath>                         files of one commit attempt
 runs/<run>/<step>/checkpoints/<n:08d>/_MANIFEST.json          commit marker of checkpoint n
 runs/<run>/<step>/checkpoints/<n:08d>/<attempt>/<relpath>     files of one checkpoint attempt
+steps/<config-hash>.json                                      which run first committed a step of that hash
 ```
 
 A checkpoint is laid out exactly like a step, one folder deeper, so one commit protocol serves
@@ -226,6 +227,18 @@ def parse_run_key(run: RunRef, key: str) -> ParsedKey:
     if len(rest) >= 2 and is_attempt_id(rest[0]):
         return ParsedKey("file", step, checkpoint, rest[0], "/".join(rest[1:]))
     return ParsedKey("other", step=step, checkpoint=checkpoint)
+
+
+STEP_INDEX = "steps"
+_HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def step_index_key(config_hash: str) -> str:
+    """The store-wide record of the step that first committed with this config hash (cross-run reuse reads one
+    key instead of listing every run)."""
+    if not _HASH_RE.match(config_hash):
+        raise ConfigError(f"config hash {config_hash!r} is not 64 hex digits")
+    return f"{STEP_INDEX}/{config_hash}.json"
 
 
 def run_uri(store_uri: str, run: RunRef) -> str:

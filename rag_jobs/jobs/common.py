@@ -25,6 +25,7 @@ from rag_jobs.artifacts import (
     prune_checkpoints,
     read_manifest,
 )
+from rag_jobs.artifacts.step_index import record_step
 from rag_jobs.config import step_config
 from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError
 from rag_jobs.models.device import device_kind, resolve_device
@@ -167,11 +168,20 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
         }
         commit_dir(store, ref, out_dir, meta=meta)
         log(step_name, f"committed in {wall_s:.1f}s")
+        _index_step(store, ref, meta["config_hash"], step_name)
         _drop_checkpoints(store, ref, step_name)
         return 0
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         shutil.rmtree(out_dir.parent / f"{out_dir.name}-work", ignore_errors=True)
+
+
+def _index_step(store, ref: StepRef, config_hash: str, step_name: str) -> None:
+    """Let later runs find this step by its config hash (cross-run reuse); the step is committed either way."""
+    try:
+        record_step(store, ref, config_hash)
+    except RagJobsError as exc:
+        log(step_name, f"warning: not recorded for reuse by other runs: {exc.one_line()}")
 
 
 def _drop_checkpoints(store, ref: StepRef, step_name: str) -> None:

@@ -11,10 +11,22 @@ from dataclasses import dataclass
 
 from rag_jobs.artifacts import RunRef, StepRef, open_store, read_manifest
 from rag_jobs.artifacts.layout import run_uri
-from rag_jobs.errors import ConfigError
 from rag_jobs.jobs.registry import step_kind
 from rag_jobs.progress import fmt_duration, log
+from rag_jobs.runners.schedule import (
+    BLOCKED,
+    COMMITTED,
+    FAILED,
+    PENDING,
+    RETRYABLE,
+    WAIT,
+    publish_graph,
+    readiness,
+    share_from_other_run,
+)
 from rag_jobs.strategies.graph import Graph, StepSpec
+
+__all__ = ["StepOutcome", "publish_graph", "run_exit_code", "run_graph", "share_from_other_run", "step_command"]
 
 
 @dataclass
@@ -29,44 +41,6 @@ class StepOutcome:
 def step_command(kind: str, run: str, step: str) -> list[str]:
     """The command of one step: the same entrypoint a Kubernetes Job runs."""
     return [sys.executable, "-m", step_kind(kind).module, "--run", run, "--step", step]
-
-
-def publish_graph(store, graph: Graph) -> None:
-    """Write graph.json once; an existing one must describe the same steps."""
-    key = RunRef(graph.run_id).graph_key
-    text = graph.to_json().encode()
-    if store.put_bytes_if_absent(key, text):
-        return
-    existing = Graph.from_json(store.get_bytes(key).decode())
-    if [s.name for s in existing.steps] != [s.name for s in graph.steps] or any(
-        existing.step_hash(s.name) != graph.step_hash(s.name) for s in graph.steps
-    ):
-        raise ConfigError(f"run {graph.run_id!r} already exists in {store.uri} with a different graph; "
-                          "pick another --run-id")
-
-
-def share_from_other_run(store, graph: Graph, spec: StepSpec) -> str | None:
-    """Commit this step by reference to an equal step (same config and inputs hash) of another run.
-
-    The new manifest lists the other run's files (their keys, sha256 and sizes), so readers fetch and verify
-    them as usual; nothing is copied. Returns the run it was shared from, or None.
-    """
-    want = graph.step_hash(spec.name)
-    suffix = f"/{spec.name}/_MANIFEST.json"
-    for key in store.list("runs/"):
-        parts = key.split("/")
-        if len(parts) != 4 or not key.endswith(suffix) or parts[1] == graph.run_id:
-            continue
-        other = read_manifest(store, StepRef(parts[1], spec.name))
-        if other is None or other.config_hash != want:
-            continue
-        extra = {**other.extra, "shared_from": {"run": other.run_id, "step": other.step, "attempt": other.attempt}}
-        shared = other.model_copy(update={"run_id": graph.run_id, "extra": extra})
-        ref = StepRef(graph.run_id, spec.name)
-        if store.put_bytes_if_absent(ref.manifest_key, shared.to_json()):
-            return other.run_id
-        return None
-    return None
 
 
 def _pump(proc: subprocess.Popen, name: str, errors: dict[str, str]) -> None:
@@ -96,22 +70,14 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
         for spec in list(pending):
             if len(running) >= max_parallel:
                 break
-            states = [outcomes.get(d) for d in spec.deps]
-            if any(o is None for o in states):
-                continue
-            ok = [o for o in states if o.state in ("reused", "done")]
-            # A grid selection goes on without children that failed for good (exit 2: a bad setting, a diverged
-            # loss), but not without one that may pass on a retry (exit 1: out of memory, a store timeout): the
-            # committed selection would be reused by every later run, so it waits for the re-run to retry.
-            retryable = [o for o in states if o.state == "skipped" or (o.state == "failed" and o.exit_code != 2)]
-            if (spec.needs == "all" and len(ok) < len(states)) or (states and not ok) or retryable:
-                outcomes[spec.name] = StepOutcome(spec.name, "skipped")
-                why = (f"{', '.join(o.name for o in retryable)} may pass when the run is started again"
-                       if retryable and ok and spec.needs == "any" else "a dependency failed")
-                log("run", f"skip {spec.name}: {why}")
-                pending.remove(spec)
+            verdict = readiness(spec, lambda d: _state(outcomes.get(d)))
+            if verdict.state == WAIT:
                 continue
             pending.remove(spec)
+            if verdict.state == BLOCKED:
+                outcomes[spec.name] = StepOutcome(spec.name, "skipped")
+                log("run", f"skip {spec.name}: {verdict.reason}")
+                continue
             if read_manifest(store, StepRef(graph.run_id, spec.name)) is not None:
                 outcomes[spec.name] = StepOutcome(spec.name, "reused", 0)
                 log("run", f"reuse {spec.name} (already committed)")
@@ -142,6 +108,17 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
         if running:
             time.sleep(0.2)
     return outcomes
+
+
+def _state(outcome: StepOutcome | None) -> str:
+    """A finished (or not yet finished) step as the scheduler sees it."""
+    if outcome is None:
+        return PENDING
+    if outcome.state in ("reused", "done"):
+        return COMMITTED
+    if outcome.state == "failed" and outcome.exit_code == 2:
+        return FAILED
+    return RETRYABLE  # exit 1 (out of memory, a store timeout), or skipped behind such a step
 
 
 def run_exit_code(outcomes: dict[str, StepOutcome]) -> int:

@@ -170,3 +170,20 @@ def test_fake_api_is_a_cluster_api():
     api: ClusterApi = FakeApi()  # the protocol and the fake stay in step (checked by type checkers)
     assert api.create_job({"metadata": {"name": "j", "labels": {}}}) is True
     assert api.create_job({"metadata": {"name": "j", "labels": {}}}) is False
+
+
+def test_the_driver_reuses_an_equal_step_of_another_run(store, cluster, fake_api, tmp_path):
+    from rag_jobs.artifacts.step_index import record_step
+
+    graph = build_graph("baseline", RunSettings.model_validate({"evaluate": {"k": 3}}), run_id="baseline-k3")
+    publish_graph(store, graph)
+    # another run committed an equal build-index, and (as every entrypoint does) recorded it by its hash
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "result.json").write_text("{}")
+    want = graph.step_hash("build-index")
+    commit_dir(store, StepRef("other-run", "build-index"), folder, meta={"config_hash": want})
+    record_step(store, StepRef("other-run", "build-index"), want)
+    state = reconcile(graph, store, fake_api, cluster)
+    assert state.reused == ["build-index"]
+    assert fake_api.step_labels() == ["evaluate"]  # no Job for the shared index; evaluate starts at once

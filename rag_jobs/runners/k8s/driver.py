@@ -30,7 +30,8 @@ from rag_jobs.runners.k8s.render import (
     plan_units,
     render_unit,
 )
-from rag_jobs.strategies.graph import Graph, StepSpec
+from rag_jobs.runners.schedule import COMMITTED, FAILED, PENDING, READY, WAIT, readiness, share_from_other_run
+from rag_jobs.strategies.graph import Graph
 
 
 def failed_key(run: RunRef) -> str:
@@ -58,28 +59,12 @@ class DriveState:
     """What one reconcile pass found and did."""
 
     created: list[str] = field(default_factory=list)  # Job names created by this pass
+    reused: list[str] = field(default_factory=list)  # steps committed by reference to another run's equal step
     running: list[str] = field(default_factory=list)  # units whose Job is active
     waiting: list[str] = field(default_factory=list)  # units whose inputs are not committed yet
     committed: list[str] = field(default_factory=list)  # committed steps
     failed: str | None = None  # why the run failed (in this pass or before)
     complete: bool = False  # every step committed
-
-
-def _readiness(spec: StepSpec, committed: set[str], finished: Callable[[str], bool]) -> str:
-    """ready | wait | a one-line reason the step can never run."""
-    deps = spec.deps
-    if spec.needs == "any":  # a grid selection: every child finished, at least one committed
-        if not all(finished(d) for d in deps):
-            return "wait"
-        if any(d in committed for d in deps):
-            return "ready"
-        return f"every input of {spec.name} failed: {', '.join(deps)}"
-    if all(d in committed for d in deps):
-        return "ready"
-    lost = [d for d in deps if d not in committed and finished(d)]
-    if lost:
-        return f"{spec.name} cannot run: its input {lost[0]} finished without committing"
-    return "wait"
 
 
 def reconcile(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig) -> DriveState:
@@ -104,9 +89,11 @@ def reconcile(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig) -> D
     def job_of(unit: Unit) -> JobInfo | None:
         return jobs.get(label_value(unit.name))
 
-    def finished(step: str) -> bool:
+    def state_of(step: str) -> str:
+        if step in committed:
+            return COMMITTED
         job = job_of(unit_of[step])
-        return step in committed or (job is not None and job.finished)
+        return FAILED if job is not None and job.finished else PENDING
 
     def fail(reason: str) -> DriveState:
         state.failed = str(mark_failed(store, run, reason)["reason"])
@@ -124,16 +111,22 @@ def reconcile(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig) -> D
                 return fail(f"step {unit.name} {'failed' if job.state == 'failed' else 'ended uncommitted'}"
                             f" (Job {job.name}){why}")
             continue
-        verdict = _readiness(graph.step(unit.steps[0]), committed, finished)
-        if verdict == "wait":
+        verdict = readiness(graph.step(unit.steps[0]), state_of)
+        if verdict.state == WAIT:
             state.waiting.append(unit.name)
-        elif verdict == "ready":
+        elif verdict.state == READY:
+            for step in unit.steps:  # an equal step of another run is committed by reference, not run again
+                if step not in committed and share_from_other_run(store, graph, graph.step(step)) is not None:
+                    committed.add(step)
+                    state.reused.append(step)
+            if all(s in committed for s in unit.steps):
+                continue
             manifest = render_unit(unit, graph, cluster, store.uri)
             if api.create_job(manifest):
                 state.created.append(manifest["metadata"]["name"])
             state.running.append(unit.name)
         else:
-            return fail(verdict)
+            return fail(verdict.reason)
     return state
 
 
@@ -150,6 +143,8 @@ def drive(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig, *, poll_
             log(DRIVER_UNIT, f"transient fault, retrying in {poll_s:.0f}s: {exc.one_line()}")
             sleep(poll_s)
             continue
+        for name in state.reused:
+            log(DRIVER_UNIT, f"reuse {name} from another run (same config and inputs)")
         for name in state.created:
             log(DRIVER_UNIT, f"created Job {name}")
         summary = (len(state.committed), len(state.running), len(state.waiting))

@@ -13,7 +13,7 @@ from rag_jobs.runners.k8s.api import JobInfo, PodInfo
 from rag_jobs.runners.k8s.config import ClusterConfig
 from rag_jobs.runners.k8s.driver import failed_key, read_failure
 from rag_jobs.runners.k8s.render import DRIVER_UNIT, L_RUN, L_STEP, label_value, render_driver_job
-from rag_jobs.runners.local import publish_graph
+from rag_jobs.runners.schedule import publish_graph
 from rag_jobs.strategies.graph import Graph
 
 
