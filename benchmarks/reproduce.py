@@ -185,8 +185,7 @@ def main() -> None:
 
     from rag_jobs.artifacts import StepRef, open_store, parse_run_uri, read_manifest
     from rag_jobs.jobs.common import load_graph
-    from rag_jobs.report import markdown_table, order_rows
-    from rag_jobs.results import collect_rows
+    from rag_jobs.report import collect_rows, markdown_table, order_rows
 
     store_uri, ref = parse_run_uri(run_uri)
     store = open_store(store_uri)

@@ -34,7 +34,7 @@ def main() -> None:
 
     from rag_jobs.artifacts import StepRef, open_store, parse_run_uri, read_manifest
     from rag_jobs.jobs.common import load_graph
-    from rag_jobs.results import collect_rows
+    from rag_jobs.report import collect_rows
 
     def open_run(run: str):
         store_uri, ref = parse_run_uri(run if "://" in run else Path(run).resolve().as_uri())

@@ -11,8 +11,7 @@ from rag_jobs.artifacts import open_store
 from rag_jobs.cli.common import DEFAULT_STORE, RunArg, app, fail, open_run, open_run_graph, store_uri_of
 from rag_jobs.cli.options import SettingsInput, with_settings
 from rag_jobs.errors import RagJobsError
-from rag_jobs.report import order_rows
-from rag_jobs.results import collect_rows, format_table
+from rag_jobs.report import collect_rows, format_table, order_rows
 from rag_jobs.strategies import ALL_STRATEGIES, build_graph
 
 StrategyArg = typer.Argument(..., help=f"one of: {', '.join(ALL_STRATEGIES)}")
