@@ -75,7 +75,7 @@ def main() -> None:
         raise SystemExit("gpu_smoke: no CUDA device")
     from dataclasses import asdict
 
-    from rag_jobs.profiling import measure_profile
+    from rag_jobs.planning import measure_profile
 
     result = {"qlora": qlora(args.generator, args.steps, 4, 512), "faiss_gpu": faiss_gpu(1_000_000, 384, 10_000),
               "profile": asdict(measure_profile("minilm", args.generator, device="cuda"))}

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag_jobs.cli import app
-from rag_jobs.planning import Profile, Workload, estimate, recommend
-from rag_jobs.profiling import load_profile, measure_profile, save_profile
+from rag_jobs.planning import Profile, Workload, estimate, load_profile, measure_profile, recommend, save_profile
 
 UNIT = Profile(device="unit", gen_forward_tokens_per_s=1.0, gen_train_tokens_per_s=1.0, gen_decode_tokens_per_s=1.0,
                embed_passages_per_s=1.0, embed_train_questions_per_s=1.0)

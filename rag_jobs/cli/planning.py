@@ -86,8 +86,7 @@ def plan(
     paper: bool = typer.Option(False, "--paper", help="add the paper's measured HotPotQA hours for comparison"),
 ) -> None:
     """Recommend a strategy (the paper's conclusions) and estimate each strategy's device-hours."""
-    from rag_jobs.planning import format_plan
-    from rag_jobs.profiling import load_profile, measure_profile, save_profile
+    from rag_jobs.planning import format_plan, load_profile, measure_profile, save_profile
 
     try:
         if context_labels not in ("yes", "no", "auto"):
