@@ -14,7 +14,7 @@ from rag_jobs.artifacts.commit import (
     sweep_uncommitted,
 )
 from rag_jobs.artifacts.layout import CheckpointRef, RunRef, StepRef, parse_run_uri, run_uri
-from rag_jobs.artifacts.manifest import CommitMeta, DeviceInfo, FileEntry, Manifest, config_hash
+from rag_jobs.artifacts.manifest import CommitMeta, DeviceInfo, FileEntry, Manifest
 from rag_jobs.artifacts.store import ArtifactNotFound, ArtifactStore, LocalStore, S3Store, open_store
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "StepRef",
     "commit_checkpoint",
     "commit_dir",
-    "config_hash",
     "fetch_checkpoint",
     "fetch_manifest",
     "fetch_step",

@@ -1,15 +1,10 @@
-"""The `_MANIFEST.json` that commits a step or a checkpoint, and the canonical config hash."""
+"""The `_MANIFEST.json` that commits a step or a checkpoint (a step's config hash is graph.canonical_hash)."""
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import hashlib
-import json
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
-from pathlib import PurePath
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,37 +13,6 @@ from rag_jobs import __version__
 from rag_jobs.errors import ConfigError, IntegrityError
 
 IMAGE_ENV = "RAG_JOBS_IMAGE"
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, PurePath):
-        return obj.as_posix()
-    if isinstance(obj, datetime | date):
-        return obj.isoformat()
-    if isinstance(obj, set | frozenset):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no white space (pydantic models and dataclasses allowed)."""
-    try:
-        return json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_jsonable
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config cannot be hashed: {' '.join(str(exc).split())}") from exc
-
-
-def config_hash(obj: Any) -> str:
-    """sha256 (hex) of the canonical JSON of `obj`."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
 class FileEntry(BaseModel):

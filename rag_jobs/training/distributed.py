@@ -70,12 +70,3 @@ def all_reduce_sum_counts(counts: list[int], info: DistInfo) -> list[int]:
         return list(counts)
     return [int(x) for x in _sum_over_ranks(torch.tensor(counts, dtype=torch.int64)).tolist()]
 
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()
-
-
-def shutdown(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()

@@ -1,14 +1,10 @@
-"""Manifests and the canonical config hash."""
+"""Manifests."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from datetime import datetime, timedelta, timezone
-from pathlib import PurePosixPath
 
 import pytest
-from pydantic import BaseModel
 
 from rag_jobs import __version__
 from rag_jobs.artifacts.manifest import (
@@ -17,41 +13,10 @@ from rag_jobs.artifacts.manifest import (
     FileEntry,
     Manifest,
     as_commit_meta,
-    config_hash,
 )
 from rag_jobs.errors import ConfigError, IntegrityError
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-
-
-def test_config_hash_is_sha256_of_canonical_json() -> None:
-    expected = hashlib.sha256(b'{"a":1,"b":[1,2],"c":{"d":"\xc3\xa9"}}').hexdigest()
-    assert config_hash({"c": {"d": "é"}, "b": [1, 2], "a": 1}) == expected
-    assert config_hash({"a": 1, "b": [1, 2], "c": {"d": "é"}}) == expected
-    assert config_hash({"a": 1}) != config_hash({"a": 1.5})
-
-
-def test_config_hash_of_models_dataclasses_and_paths() -> None:
-    class Cfg(BaseModel):
-        lr: float
-        path: str
-
-    @dataclasses.dataclass
-    class DCfg:
-        lr: float
-        path: str
-
-    plain = config_hash({"lr": 1e-5, "path": "x/y"})
-    assert config_hash(Cfg(lr=1e-5, path="x/y")) == plain
-    assert config_hash(DCfg(lr=1e-5, path="x/y")) == plain
-    assert config_hash({"lr": 1e-5, "path": PurePosixPath("x/y")}) == plain
-
-
-def test_config_hash_rejects_nan_and_unknown_types() -> None:
-    with pytest.raises(ConfigError):
-        config_hash({"lr": float("nan")})
-    with pytest.raises(ConfigError):
-        config_hash({"x": object()})
 
 
 def _manifest(**changes: object) -> Manifest:

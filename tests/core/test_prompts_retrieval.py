@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from rag_jobs.core.losses import rag_sequence_nll
 from rag_jobs.core.prompts import INSTRUCTION, build_prompt, clean_answer
-from rag_jobs.core.retrieval import cosine_topk, doc_logits, doc_prior
+from rag_jobs.core.retrieval import doc_logits
 
 
 def test_prompt_is_the_papers():
@@ -18,26 +19,22 @@ def test_clean_answer():
     assert clean_answer("") == ""
 
 
-def test_cosine_topk_hand_computed():
-    docs = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    q = np.array([[2, 0], [0, 3]], dtype=np.float32)
-    scores, idx = cosine_topk(q, docs, k=2)
-    assert idx.tolist() == [[0, 2], [1, 2]]
-    np.testing.assert_allclose(scores, [[1, 2**-0.5], [1, 2**-0.5]], rtol=1e-6)
-
-
-def test_cosine_topk_ties_break_by_index():
-    docs = np.ones((4, 3), dtype=np.float32)
-    _, idx = cosine_topk(np.ones((1, 3), dtype=np.float32), docs, k=3)
-    assert idx.tolist() == [[0, 1, 2]]
-
-
-def test_doc_prior_is_softmax_over_scaled_cosines():
-    scores = torch.tensor([[1.0, 0.95, 0.0]])
-    p = doc_prior(scores, tau=0.05)
-    expected = torch.softmax(scores * 20, dim=-1)
-    torch.testing.assert_close(p, expected)
-    assert p[0, 0] / p[0, 1] == pytest.approx(np.exp(1.0), rel=1e-5)
+def test_the_document_prior_is_softmax_over_cosines_over_tau():
+    """p(z|x) = softmax_k(cos / tau) as training computes it: doc_logits, then the losses' softmax over k."""
+    cos = torch.tensor([1.0, 0.95, 0.0])
+    q = torch.tensor([[2.0, 0.0]])
+    d = 3.0 * torch.stack([cos, (1 - cos**2).sqrt()], dim=-1).unsqueeze(0)  # (1, 3, 2): norms do not matter
+    logits = doc_logits(q, d, tau=0.05)
+    torch.testing.assert_close(logits, 20 * cos.unsqueeze(0))
+    # a one-token answer that only document z produces: the RAG-Sequence NLL is then -log p(z|x)
+    prior = []
+    for z in range(3):
+        token_lp = torch.full((1, 3, 1), -1e4)
+        token_lp[0, z, 0] = 0.0
+        prior.append(torch.exp(-rag_sequence_nll(token_lp, logits, torch.ones(1, 1))))
+    p = torch.stack(prior)
+    torch.testing.assert_close(p, torch.softmax(20 * cos, dim=-1))
+    assert p[0] / p[1] == pytest.approx(np.exp(1.0), rel=1e-5)
 
 
 def test_doc_logits_are_cosine_over_tau():

@@ -5,7 +5,7 @@ from tiny_models import LengthEmbedder
 from rag_jobs.data.records import Passage
 from rag_jobs.errors import ConfigError, DataError, IntegrityError
 from rag_jobs.index import build_index, encode_texts, load_index
-from rag_jobs.index.faiss_index import INDEX_FILE
+from rag_jobs.index.faiss_index import INDEX_FILE, write_index
 from rag_jobs.models import load_embedder
 
 PASSAGES = [
@@ -35,6 +35,15 @@ def test_build_search_and_vectors(tmp_path):
         r.search(np.ones((1, 5), dtype=np.float32), k=1)
     with pytest.raises(ConfigError):
         r.search(np.ones((1, 4), dtype=np.float32), k=0)
+
+
+def test_a_flat_index_is_exact_cosine_top_k_hand_computed(tmp_path):
+    passages = [Passage("x", "", "x"), Passage("y", "", "y"), Passage("xy", "", "xy")]
+    vectors = np.array([[1, 0], [0, 1], [2**-0.5, 2**-0.5]], dtype=np.float32)  # unit vectors, as encoded
+    write_index(passages, vectors, tmp_path, embedder_name="x")
+    res = load_index(tmp_path).search(np.array([[2, 0], [0, 3]], dtype=np.float32), k=2)  # queries need no norm
+    assert res.ids == [["x", "xy"], ["y", "xy"]]
+    np.testing.assert_allclose(res.scores, [[1, 2**-0.5], [1, 2**-0.5]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
