@@ -9,16 +9,14 @@ import typer
 
 from rag_jobs.cli.common import app, fail
 from rag_jobs.config import DataConfig
-from rag_jobs.data import check_dataset_spec
 from rag_jobs.errors import ConfigError, RagJobsError
-from rag_jobs.models import check_model_name
 from rag_jobs.strategies import RunSettings
 
 
 def _workload(dataset: Optional[str], settings_k: int, *, train_questions: Optional[int], passages: Optional[int],
               context_labels: str, known_lrs: bool, grid: int, pool: int, split: tuple[float, float, float]):
     """The planner's workload from a dataset (counted, token lengths approximated) and the overriding flags."""
-    from rag_jobs.data import load_dataset
+    from rag_jobs.data import check_dataset_spec, load_dataset
     from rag_jobs.planning import Workload
 
     stats = {"train": 0, "validation": 0, "test": 0, "passages": 0}
@@ -97,6 +95,8 @@ def plan(
                          pool=pool if pool is not None else 2 * k,
                          split=RunSettings().data.split)
         if measure:
+            from rag_jobs.models import check_model_name
+
             check_model_name(embedder, "embedder")
             check_model_name(generator, "generator")
             prof = measure_profile(embedder, generator, device=device)

@@ -4,122 +4,22 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-import torch
-
 from rag_jobs.artifacts.layout import EMBEDDER_DIR
-from rag_jobs.core.losses import mnrl_loss
-from rag_jobs.errors import DataError
-from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.finetune import (
-    StoreCheckpoints,
-    load_training_data,
-    loop_config,
-    train_stats,
-    trainable_state,
-    validate,
-)
 from rag_jobs.models import load_embedder, load_generator
-from rag_jobs.models.embedder import embed_with_grad
-from rag_jobs.training import ParamGroup, train
-from rag_jobs.training.distributed import init_distributed
-from rag_jobs.training.loop import seed_everything
-
-
-class _Replayed(torch.autograd.Function):
-    """A loss whose backward replays the chunked embedding passes (GradCache), scaled like any other loss."""
-
-    @staticmethod
-    def forward(ctx, anchor, value, replay):
-        ctx.replay = replay
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        with torch.enable_grad():  # autograd runs backward() without grad mode; the replay builds graphs
-            ctx.replay(grad_output.detach())
-        return None, None, None
-
-
-def make_step_fn(model, cfg):
-    """Plain MNRL, or the cached variant: embeddings without grad, loss, then chunk-wise backward.
-
-    `whole` is the micro-batch across all ranks: its documents are frozen index vectors, so every rank scores
-    its questions against all of them, and a torchrun run sees the same in-batch negatives as one process.
-    """
-
-    def docs(batch, whole):
-        own = {id(b) for b in batch}
-        positives = torch.stack([b[1] for b in batch] + [b[1] for b in whole if id(b) not in own])  # (B + N, D)
-        return torch.cat([positives, *[b[2] for b in whole]])  # (B + N + H, D): then every item's hard negatives
-
-    def plain(batch, whole):
-        q = embed_with_grad(model, [b[0] for b in batch])  # (B, D)
-        d = docs(batch, whole).to(q.device)  # (B + N, D) frozen index vectors, own positives first
-        return mnrl_loss(q, d, scale=cfg.scale)
-
-    def cached(batch, whole):
-        texts = [b[0] for b in batch]
-        d = docs(batch, whole)  # (B + N, D)
-        chunks = [texts[i : i + cfg.mini_batch_size] for i in range(0, len(texts), cfg.mini_batch_size)]
-        with torch.no_grad():
-            q = torch.cat([embed_with_grad(model, c) for c in chunks])  # (B, D)
-        q = q.detach().requires_grad_(True)
-        loss = mnrl_loss(q, d.to(q.device), scale=cfg.scale)
-        (grad,) = torch.autograd.grad(loss, q)  # (B, D) dLoss/dq, from embeddings computed without a graph
-
-        def replay(scale: torch.Tensor) -> None:
-            start = 0
-            for c in chunks:  # re-run each chunk with grad; only one chunk's activations live at a time
-                emb = embed_with_grad(model, c)  # (chunk, D)
-                (emb * grad[start : start + len(c)].to(emb.device)).sum().mul(scale).backward()
-                start += len(c)
-
-        return _Replayed.apply(torch.zeros((), requires_grad=True), loss.detach(), replay)
-
-    return cached if cfg.cached else plain
-
-
-def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor]:
-    """Each question's `n` best-ranked passages that are not gold, under the starting embedder, as frozen index
-    vectors (n, D); (0, D) when n = 0. Deterministic: the same on every rank and every attempt."""
-    dim = retriever.dim
-    if n == 0:
-        return {e.id: torch.zeros((0, dim)) for e in examples}
-    k = min(n + max((len(e.gold_passage_ids) for e in examples), default=0), len(retriever))
-    hits = retriever.search(encode_texts(model, [e.question for e in examples]), k)
-    out = {}
-    for e, ids in zip(examples, hits.ids):
-        gold = set(e.gold_passage_ids)
-        picked = [i for i in ids if i not in gold][:n]
-        vecs = retriever.vectors_for(picked) if picked else np.zeros((0, dim), dtype=np.float32)
-        out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs, dtype=np.float32))  # (<= n, D)
-    return out
+from rag_jobs.steps.embed import make_step_fn, training_pairs
+from rag_jobs.steps.training import fit, group, main_rank_only, start_training, train_stats, validate
 
 
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
-    dist = init_distributed()
-    seed_everything(cfg.seed)  # LoRA initialisation and dropout start from the same state on every attempt
-    retriever, train_ex, val_ex = load_training_data(ctx)
-    if not any(g in retriever for e in train_ex for g in e.gold_passage_ids):
-        raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
-                        "this dataset has none: use ft-gen, two-phase or a joint strategy")
+    dist, retriever, train_ex, val_ex = start_training(ctx)
     model = load_embedder(retriever.meta["embedder"], device=ctx.device)
-    negatives = hard_negatives(retriever, model, train_ex, cfg.hard_negatives)
-    pairs = [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()), negatives[e.id])
-             for e in train_ex for g in e.gold_passage_ids if g in retriever]
+    pairs = training_pairs(retriever, model, train_ex, cfg.hard_negatives)
     model.train()
-    state, load = trainable_state(model)
-    result = train(label=ctx.label, items=pairs, step_fn=make_step_fn(model, cfg), full_batch=True,
-                   groups=[ParamGroup("embedder", [p for p in model.parameters() if p.requires_grad], cfg.lr)],
-                   cfg=loop_config(cfg), trainable_state=state, load_trainable=load,
-                   checkpoints=StoreCheckpoints(ctx), work_dir=ctx.work_dir,
-                   dist_info=dist)
-    model.eval()
-    if not dist.is_main:
-        sys.exit(0)  # rank 0 validates and commits
+    result = fit(ctx, dist, model, pairs, make_step_fn(model, cfg), [group("embedder", model, cfg.lr)],
+                 full_batch=True)
+    main_rank_only(dist)
     model.save(str(ctx.out_dir / EMBEDDER_DIR))
     generator = None
     if cfg.validation.select_by == "em":

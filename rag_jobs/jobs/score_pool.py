@@ -9,9 +9,9 @@ import torch
 
 from rag_jobs.index import encode_texts
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.finetune import load_step_models, load_training_data
-from rag_jobs.jobs.pool import POOL_KEYS, build_pool, validation_settings, write_pool
-from rag_jobs.jobs.scoring import score_examples
+from rag_jobs.steps.pool import POOL_KEYS, build_pool, validation_settings, write_pool
+from rag_jobs.steps.scoring import score_examples
+from rag_jobs.steps.training import load_step_models, load_training_data
 from rag_jobs.training.loop import seed_everything
 
 

@@ -13,8 +13,8 @@ import pytest
 from rag_jobs.config import BuildIndexConfig
 from rag_jobs.errors import ConfigError
 from rag_jobs.index import load_index
-from rag_jobs.jobs.build_index import shard_bounds
 from rag_jobs.runners.k8s.render import plan_units
+from rag_jobs.steps.index import shard_bounds
 from rag_jobs.strategies import RunSettings, build_graph
 
 

@@ -37,7 +37,7 @@ def test_same_results_as_the_local_index(served, local, queries):
 
 
 def test_evaluate_scores_the_same_through_the_service(served, local):
-    from rag_jobs.jobs.scoring import score_examples
+    from rag_jobs.steps.scoring import score_examples
 
     rng = np.random.default_rng(3)
     examples = [Example(f"q{i}", random_text(rng), ("x",), (f"p{i}",)) for i in range(30)]

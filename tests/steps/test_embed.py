@@ -11,9 +11,9 @@ from rag_jobs.config import FinetuneEmbedConfig
 from rag_jobs.core.losses import mnrl_loss
 from rag_jobs.data.records import Example, Passage
 from rag_jobs.index import build_index, load_index
-from rag_jobs.jobs.finetune_embed import hard_negatives, make_step_fn
 from rag_jobs.models import load_embedder
 from rag_jobs.models.embedder import embed_with_grad
+from rag_jobs.steps.embed import hard_negatives, make_step_fn
 
 
 @pytest.fixture(scope="module")

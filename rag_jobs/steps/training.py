@@ -1,9 +1,10 @@
-"""What the three fine-tuning entrypoints share: checkpoints in the store, training data, validation."""
+"""What every training step shares: its data and models, `fit` with checkpoints in the store, validation."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -13,11 +14,12 @@ from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.data.records import Example
 from rag_jobs.index import FaissRetriever, load_index
 from rag_jobs.jobs.common import StepContext
-from rag_jobs.jobs.scoring import score_examples
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
 from rag_jobs.models import load_embedder, load_generator
-from rag_jobs.training import LoopConfig
-from rag_jobs.training.distributed import DistInfo
+from rag_jobs.steps.scoring import score_examples
+from rag_jobs.training import LoopConfig, ParamGroup, train
+from rag_jobs.training.distributed import DistInfo, init_distributed
+from rag_jobs.training.loop import TrainResult, seed_everything
 
 
 class StoreCheckpoints:
@@ -46,6 +48,37 @@ def loop_config(cfg) -> LoopConfig:
     """The loop's settings, read off the step config by name (a loop field the config lacks keeps its default)."""
     names = [f.name for f in dataclasses.fields(LoopConfig)]
     return LoopConfig(**{name: getattr(cfg, name) for name in names if name in type(cfg).model_fields})
+
+
+def start_training(ctx: StepContext) -> tuple[DistInfo, FaissRetriever, list[Example], list[Example]]:
+    """Join the torchrun group (if any), seed, and load the index with the training and validation questions.
+    Seeding first: LoRA initialisation and dropout start from the same state on every attempt."""
+    dist = init_distributed()
+    seed_everything(ctx.cfg.seed)
+    return (dist, *load_training_data(ctx))
+
+
+def group(name: str, module: torch.nn.Module, lr: float) -> ParamGroup:
+    """The optimizer group of a module's trainable parameters (LoRA weights, or the whole embedder)."""
+    return ParamGroup(name, [p for p in module.parameters() if p.requires_grad], lr)
+
+
+def fit(ctx: StepContext, dist: DistInfo, module: torch.nn.Module, items, step_fn, groups: list[ParamGroup], *,
+        full_batch: bool = False) -> TrainResult:
+    """The one training loop over `items`, checkpointing `module`'s trainable weights into the store (a
+    re-run resumes from the last checkpoint); leaves `module` in eval mode."""
+    state, load = trainable_state(module)
+    result = train(label=ctx.label, items=items, step_fn=step_fn, groups=groups, cfg=loop_config(ctx.cfg),
+                   trainable_state=state, load_trainable=load, checkpoints=StoreCheckpoints(ctx),
+                   work_dir=ctx.work_dir, dist_info=dist, full_batch=full_batch)
+    module.eval()
+    return result
+
+
+def main_rank_only(dist: DistInfo) -> None:
+    """Ranks other than 0 are done once training is: rank 0 validates and commits."""
+    if not dist.is_main:
+        sys.exit(0)
 
 
 def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example], list[Example]]:

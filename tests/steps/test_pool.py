@@ -14,9 +14,9 @@ from rag_jobs.data.records import Example, Passage
 from rag_jobs.errors import ConfigError, IntegrityError
 from rag_jobs.index import encode_texts
 from rag_jobs.index.faiss_index import FaissRetriever
-from rag_jobs.jobs.joint import make_step_fn
-from rag_jobs.jobs.pool import POOL_KEYS, ScorePool, build_pool, write_pool
 from rag_jobs.models import load_embedder, load_generator
+from rag_jobs.steps.joint import make_step_fn
+from rag_jobs.steps.pool import POOL_KEYS, ScorePool, build_pool, write_pool
 
 WORDS = ["river", "mountain", "castle", "violin", "comet", "harbour", "glacier", "orchard", "lantern", "meadow"]
 
@@ -106,7 +106,7 @@ def test_score_pool_config_needs_pool_at_least_k():
 
 
 def test_known_answers_are_reused_only_where_the_retrieved_passages_match(setup):
-    from rag_jobs.jobs.scoring import score_examples
+    from rag_jobs.steps.scoring import score_examples
 
     s = setup
     kw = {"k": 3, "recall_k": 3, "max_prompt_tokens": 128, "batch_size": 4, "max_new_tokens": 4}

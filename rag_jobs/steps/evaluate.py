@@ -1,0 +1,44 @@
+"""The evaluate step's inputs: the retriever (the local index, or the index service) and the models to score."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR, SPLITS_FILE
+from rag_jobs.index import load_index
+from rag_jobs.index.client import ServiceRetriever
+from rag_jobs.index.faiss_index import META_FILE
+from rag_jobs.jobs.common import StepContext
+from rag_jobs.jobs.splits_io import read_splits
+
+
+def open_retriever(ctx: StepContext):
+    """(retriever, the index's description, the questions of the evaluated split, `limit` applied): the index
+    loaded in process, or the index service (then only the splits and the description are fetched)."""
+    cfg = ctx.cfg
+    if cfg.retriever == "local":
+        index_dir = ctx.input_dir("index")
+        retriever = load_index(index_dir)
+        index_meta = retriever.meta
+    else:
+        index_dir = ctx.input_dir("index", files=[SPLITS_FILE, META_FILE])
+        index_meta = json.loads((index_dir / META_FILE).read_text())
+        retriever = ServiceRetriever(cfg.retriever, os.environ.get("RAG_JOBS_INDEX_TOKEN"))
+        ctx.log(f"retrieving through the index service at {cfg.retriever}")
+    examples = getattr(read_splits(index_dir / SPLITS_FILE), cfg.split)
+    return retriever, index_meta, examples[: cfg.limit] if cfg.limit else examples
+
+
+def resolve_models(ctx: StepContext, base_embedder: str) -> tuple[str, str | None, dict]:
+    """(embedder path or name, adapter folder or None, provenance) from the step's inputs."""
+    used = {"embedder": base_embedder, "generator": ctx.cfg.generator, "adapter": None}
+    embedder = base_embedder
+    if ctx.has_input("embedder"):
+        embedder = str(ctx.input_dir("embedder") / EMBEDDER_DIR)
+        used["embedder"] = f"{ctx.resolved_input('embedder')} (fine-tuned from {base_embedder})"
+    adapter = None
+    if ctx.has_input("generator"):
+        adapter = str(ctx.input_dir("generator") / ADAPTER_DIR)
+        used["adapter"] = ctx.resolved_input("generator")
+    return embedder, adapter, used
