@@ -13,7 +13,6 @@ inputs=N clean_rejections=N crashes=0 hangs=0 escapes=0, lost=0, and the exit-co
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -45,26 +44,17 @@ def training(work: Path, quick: bool) -> dict:
 
 def storage(work: Path, quick: bool) -> dict:
     import boto3
-    from faults_storage import atomic_conditional_puts_in_moto, aws_env, duplicate_execution, interrupted_uploads
-    from moto.server import ThreadedMotoServer
+    from faults_storage import aws_env, duplicate_execution, interrupted_uploads
+    from moto_server import moto_server
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    with atomic_conditional_puts_in_moto():
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            endpoint = f"http://{host}:{port}"
-            with aws_env():
-                client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-                up_bucket, dup_bucket = (f"rel-{uuid.uuid4().hex[:10]}" for _ in range(2))
-                client.create_bucket(Bucket=up_bucket)
-                client.create_bucket(Bucket=dup_bucket)
-                up = interrupted_uploads(work / "uploads", endpoint, up_bucket)
-                dup = duplicate_execution(work / "dups", endpoint, dup_bucket, rounds=2 if quick else 5,
-                                          process_rounds=1 if quick else 3)
-        finally:
-            server.stop()
+    with moto_server() as endpoint, aws_env():
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        up_bucket, dup_bucket = (f"rel-{uuid.uuid4().hex[:10]}" for _ in range(2))
+        client.create_bucket(Bucket=up_bucket)
+        client.create_bucket(Bucket=dup_bucket)
+        up = interrupted_uploads(work / "uploads", endpoint, up_bucket)
+        dup = duplicate_execution(work / "dups", endpoint, dup_bucket, rounds=2 if quick else 5,
+                                  process_rounds=1 if quick else 3)
     rec = up["reconcile_commit_store"]
     lost = rec["lost"]
     return {

@@ -1032,33 +1032,5 @@ def duplicate_execution(
     }
 
 
-# --------------------------------------------------------------------------------------------
-# moto: make its conditional PUT atomic, as S3's is
-# --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_conditional_puts_in_moto() -> Iterator[None]:
-    """moto (5.x) checks If-None-Match and stores the object in two separate steps, without a lock,
-    so two concurrent conditional PUTs can both succeed there; S3 makes that check atomic. This
-    serialises moto's conditional PutObject handling (in this process) while the block runs."""
-    from moto.s3.responses import S3Response
-
-    original = S3Response.put_object
-    lock = threading.Lock()
-
-    def put_object(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.headers.get("If-None-Match") or self.headers.get("If-Match"):
-            with lock:
-                return original(self, *args, **kwargs)
-        return original(self, *args, **kwargs)
-
-    S3Response.put_object = put_object  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        S3Response.put_object = original  # type: ignore[method-assign]
-
-
 if __name__ == "__main__" and "--worker" in sys.argv:
     sys.exit(_worker_main(sys.argv))

@@ -4,15 +4,12 @@ half visible and the sweep leaves no orphan upload; duplicate executions commit 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faults_storage import (
-    atomic_conditional_puts_in_moto,
     duplicate_execution,
     interrupted_uploads,
     open_uploads,
@@ -23,60 +20,15 @@ from faults_storage import (
 
 from rag_jobs.artifacts.store import LocalStore
 
-_AWS_VARS = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_RETRY_MODE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "RAG_JOBS_S3_ADDRESSING_STYLE",
-    "RAG_JOBS_IMAGE",
-)
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1 (free port) for this module, stopped at the end.
-
-    Its conditional PUT is made atomic, as S3's is (see `atomic_conditional_puts_in_moto`).
-    """
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    with atomic_conditional_puts_in_moto():
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
 
 @pytest.fixture
-def s3(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """Dummy credentials, no real AWS settings, and a fresh bucket on the moto server."""
+def s3(s3_env: str) -> dict[str, str]:
+    """Dummy credentials, no real AWS settings, and a fresh bucket on the session's moto server."""
     import boto3
 
-    for name in _AWS_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     bucket = f"faults-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return {"endpoint": moto_server, "bucket": bucket}
+    boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return {"endpoint": s3_env, "bucket": bucket}
 
 
 def _show(name: str, figures: dict[str, Any]) -> None:
