@@ -8,7 +8,7 @@ HELM    = $(VENV)/tools-helm/helm
 # torch first and pinned: 2.13.0 is the CPU build on this machine's disk; an unpinned torch pulls CUDA.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(STAMP) $(CHECKOV) $(HELM)
 
 test: lint
 	$(BIN)/python -m pytest -q -x --timeout=900
+
+# The development lane: everything but the slow end-to-end runs (pytest -m slow), under 6 minutes here.
+test-fast: lint
+	$(BIN)/python -m pytest -q -x --timeout=900 -m "not slow"
 
 # The fast benchmarks; each writes a JSON result (machine, versions, figures, goal met or not).
 bench: $(STAMP)

@@ -15,6 +15,7 @@ def rag_jobs(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedP
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_baseline_end_to_end_and_rerun_reuses(tmp_path, tiny_embedder, tiny_generator):
     store = tmp_path / "store"
     args = ["run", "baseline", "--dataset", "demo", "--limit", "80", "--eval-limit", "6", "--store", str(store),

@@ -28,6 +28,7 @@ def _manifest(store: Path, step: str) -> dict:
     return json.loads((run / step / "_MANIFEST.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     store = tmp_path / "store"
     res = rag_jobs("run", "two-phase", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny, cwd=tmp_path)
@@ -64,6 +65,7 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     assert "RAG-Tok." in res.stdout
 
 
+@pytest.mark.slow
 def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_path, tiny):
     """`--phase1 concat`: the phase-1 generator is the Ft. Gen. grid's, shared with an earlier ft-gen run."""
     store = tmp_path / "store"
@@ -82,6 +84,7 @@ def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_pa
     assert _manifest(tmp_path / "s2", "joint-token")["metrics"]["gen_lr"] == sel_gen["metrics"]["lr"]
 
 
+@pytest.mark.slow
 def test_independent_with_a_failing_grid_child(tmp_path, tiny):
     """A diverging child is reported by name; the selection keeps the others."""
     store = tmp_path / "store"

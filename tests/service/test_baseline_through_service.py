@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from service_helpers import TOKEN, ServerThread
 
@@ -29,6 +30,7 @@ def _predictions(store: Path) -> tuple[list[dict], dict]:
     return rows, m["metrics"]
 
 
+@pytest.mark.slow
 def test_service_retriever_matches_local_index(tmp_path, tiny_embedder, tiny_generator):
     from rag_jobs.index.service import create_app
 
