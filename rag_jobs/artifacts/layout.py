@@ -96,8 +96,25 @@ class RunRef:
         return StepRef(self.run_id, name)
 
 
+class _Committed:
+    """What a step and a checkpoint share: one folder (their `prefix`) of attempt folders, a manifest beside them."""
+
+    @property
+    def manifest_key(self) -> str:
+        """Key of the commit marker."""
+        return f"{self.prefix}{MANIFEST_NAME}"
+
+    def attempt_prefix(self, attempt: str) -> str:
+        """The folder of one commit attempt, with a trailing '/'."""
+        return f"{self.prefix}{_checked_attempt(attempt)}/"
+
+    def file_key(self, attempt: str, relpath: str) -> str:
+        """Key of file `relpath` of one commit attempt."""
+        return self.attempt_prefix(attempt) + validate_key(relpath, what="file path")
+
+
 @dataclass(frozen=True)
-class StepRef:
+class StepRef(_Committed):
     """One step of a run; its files live in attempt folders, its manifest beside them."""
 
     run_id: str
@@ -120,19 +137,6 @@ class StepRef:
         return f"{RUNS}/{self.run_id}/{self.step}/"
 
     @property
-    def manifest_key(self) -> str:
-        """Key of the step's commit marker."""
-        return f"{self.prefix}{MANIFEST_NAME}"
-
-    def attempt_prefix(self, attempt: str) -> str:
-        """The folder of one commit attempt, with a trailing '/'."""
-        return f"{self.prefix}{_checked_attempt(attempt)}/"
-
-    def file_key(self, attempt: str, relpath: str) -> str:
-        """Key of file `relpath` of one commit attempt."""
-        return self.attempt_prefix(attempt) + validate_key(relpath, what="file path")
-
-    @property
     def checkpoints_prefix(self) -> str:
         """The folder holding every checkpoint of the step, with a trailing '/'."""
         return f"{self.prefix}{CHECKPOINTS}/"
@@ -147,7 +151,7 @@ class StepRef:
 
 
 @dataclass(frozen=True)
-class CheckpointRef:
+class CheckpointRef(_Committed):
     """Checkpoint `n` (0 <= n < 10**8) of a step; laid out like a step, one folder deeper."""
 
     step_ref: StepRef
@@ -171,19 +175,6 @@ class CheckpointRef:
     def prefix(self) -> str:
         """The folder of this checkpoint, with a trailing '/'."""
         return f"{self.step_ref.checkpoints_prefix}{self.n:08d}/"
-
-    @property
-    def manifest_key(self) -> str:
-        """Key of the checkpoint's commit marker."""
-        return f"{self.prefix}{MANIFEST_NAME}"
-
-    def attempt_prefix(self, attempt: str) -> str:
-        """The folder of one commit attempt of this checkpoint, with a trailing '/'."""
-        return f"{self.prefix}{_checked_attempt(attempt)}/"
-
-    def file_key(self, attempt: str, relpath: str) -> str:
-        """Key of file `relpath` of one commit attempt of this checkpoint."""
-        return self.attempt_prefix(attempt) + validate_key(relpath, what="file path")
 
     def describe(self) -> str:
         """Human-readable name for messages."""

@@ -11,7 +11,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -390,6 +390,18 @@ class DatasetBuilder:
             has_context_labels=has_context_labels(examples, corpus),
             meta=full_meta,
         )
+
+
+def records_dataset(records: Iterable[tuple[Where, Mapping[str, Any]]],
+                    convert: Callable[[Mapping[str, Any], Where, DatasetBuilder], None], *, name: str, source: str,
+                    fmt: str, require_corpus: bool, **counters: int) -> Dataset:
+    """The reader skeleton every dataset format shares: each located record through `convert` into one
+    builder, counted, then the checked Dataset (`counters`: the format's own counts, starting at 0)."""
+    builder = DatasetBuilder(name, source, fmt)
+    for where, obj in records:
+        builder.counts["records"] += 1
+        convert(obj, where, builder)
+    return builder.build(require_corpus=require_corpus, records=0, **counters)
 
 
 def has_context_labels(examples: list[Example], corpus: list[Passage]) -> bool:

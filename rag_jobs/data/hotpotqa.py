@@ -32,6 +32,7 @@ from rag_jobs.data._common import (
     first_present,
     iter_json_records,
     passage_id,
+    records_dataset,
     require,
     shown,
     type_name,
@@ -50,11 +51,8 @@ def hotpotqa_dataset(
     records: Iterable[tuple[Where, Mapping[str, Any]]], *, source: str, name: str = "hotpotqa"
 ) -> Dataset:
     """Convert located HotPotQA records into a checked Dataset (shared by the file and hub readers)."""
-    builder = DatasetBuilder(name, source, "hotpotqa")
-    for where, obj in records:
-        builder.counts["records"] += 1
-        convert_hotpotqa_record(obj, where, builder)
-    return builder.build(require_corpus=True, records=0, layout_original=0, layout_hf=0)
+    return records_dataset(records, convert_hotpotqa_record, name=name, source=source, fmt="hotpotqa",
+                           require_corpus=True, layout_original=0, layout_hf=0)
 
 
 def convert_hotpotqa_record(obj: Mapping[str, Any], where: Where, builder: DatasetBuilder) -> None:

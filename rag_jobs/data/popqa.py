@@ -30,6 +30,7 @@ from rag_jobs.data._common import (
     first_present,
     iter_json_records,
     passage_id,
+    records_dataset,
     require,
 )
 from rag_jobs.data.records import Dataset, Example, Passage
@@ -46,11 +47,8 @@ def popqa_dataset(
     records: Iterable[tuple[Where, Mapping[str, Any]]], *, source: str, name: str = "popqa"
 ) -> Dataset:
     """Convert located PopQA records into a checked Dataset (shared by the file and hub readers)."""
-    builder = DatasetBuilder(name, source, "popqa")
-    for where, obj in records:
-        builder.counts["records"] += 1
-        convert_popqa_record(obj, where, builder)
-    ds = builder.build(require_corpus=False, records=0)
+    ds = records_dataset(records, convert_popqa_record, name=name, source=source, fmt="popqa",
+                         require_corpus=False)
     ds.meta["needs_corpus"] = not ds.corpus
     return ds
 
