@@ -28,7 +28,7 @@ from rag_jobs.artifacts import (
 from rag_jobs.artifacts.step_index import record_step
 from rag_jobs.config import step_config
 from rag_jobs.errors import AlreadyCommitted, ConfigError, RagJobsError
-from rag_jobs.models.device import device_kind, resolve_device
+from rag_jobs.models.device import device_kind, resolve_device, resolve_quantization
 from rag_jobs.models.generator import cache_dir
 from rag_jobs.progress import log
 from rag_jobs.strategies.graph import Graph, StepSpec
@@ -164,7 +164,8 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
             "wall_s": wall_s,
             "device": {"kind": dev_kind, "count": dev_count},
             "metrics": metrics,
-            "extra": {"kind": kind, "label": spec.label, "config": spec.config, **ctx.extra},
+            "extra": {"kind": kind, "label": spec.label, "config": spec.config, **_resolved(cfg, ctx.device),
+                      **ctx.extra},
         }
         commit_dir(store, ref, out_dir, meta=meta)
         log(step_name, f"committed in {wall_s:.1f}s")
@@ -174,6 +175,13 @@ def _run(kind: str, run_uri: str, step_name: str, body: Callable[[StepContext], 
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         shutil.rmtree(out_dir.parent / f"{out_dir.name}-work", ignore_errors=True)
+
+
+def _resolved(cfg, device: str) -> dict:
+    """What an `auto` setting became on this machine: the generator's quantization (nf4 or none)."""
+    if not hasattr(cfg, "quantization"):
+        return {}
+    return {"quantization": resolve_quantization(cfg.quantization, device)}
 
 
 def _index_step(store, ref: StepRef, config_hash: str, step_name: str) -> None:

@@ -18,20 +18,25 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def has_bitsandbytes() -> bool:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_quantization(quantization: str, device: str) -> str:
-    """`auto` = NF4 on CUDA when bitsandbytes is installed, none elsewhere."""
+    """`auto` = NF4 on CUDA when bitsandbytes is installed, none elsewhere (unquantized is faster on a CPU).
+    `nf4` runs wherever bitsandbytes does: on CUDA, and on the CPU (bitsandbytes >= 0.48, float32 compute),
+    the same code path either way."""
     if quantization not in ("auto", "nf4", "none"):
         raise ConfigError(f"quantization={quantization!r} is not one of auto, nf4, none")
     if quantization == "auto":
-        if device.startswith("cuda"):
-            try:
-                import bitsandbytes  # noqa: F401
-            except ImportError:
-                return "none"
-            return "nf4"
-        return "none"
-    if quantization == "nf4" and not device.startswith("cuda"):
-        raise ConfigError("quantization='nf4' needs a CUDA device (bitsandbytes 4-bit); use 'none' on CPU")
+        return "nf4" if device.startswith("cuda") and has_bitsandbytes() else "none"
+    if quantization == "nf4" and not has_bitsandbytes():
+        raise ConfigError("quantization='nf4' needs bitsandbytes (pip install 'bitsandbytes>=0.48'; it runs NF4 on "
+                          "CUDA and on the CPU)")
     return quantization
 
 

@@ -102,8 +102,8 @@ def load_generator(
             bnb_4bit_compute_dtype=dtype,
             bnb_4bit_use_double_quant=True,
         )
-        # Under DDP each rank holds its own 4-bit copy on its own GPU.
-        kwargs["device_map"] = {"": local_rank if local_rank is not None else 0}
+        # Under DDP each rank holds its own 4-bit copy on its own GPU; on the CPU the weights stay in memory.
+        kwargs["device_map"] = {"": "cpu"} if device == "cpu" else {"": local_rank if local_rank is not None else 0}
     try:
         tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

@@ -15,10 +15,14 @@ def add_lora(model, *, r: int = 16, alpha: int = 32, dropout: float = 0.05, grad
     """Wrap a causal LM with a trainable LoRA adapter (rank 16 as in the paper); the base stays frozen."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    # Non-reentrant checkpointing in both paths: the reentrant default warns, needs inputs that require grad,
+    # and recomputes under a different autograd graph (peft's prepare passes no kwargs of its own).
+    checkpointing = {"use_reentrant": False}
     if getattr(model, "is_loaded_in_4bit", False):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=checkpointing)
     elif gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
         model.enable_input_require_grads()
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     targets = [t for t in LORA_TARGETS if t in names] or "all-linear"

@@ -19,9 +19,7 @@ def test_device_policy_on_cpu():
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ConfigError):
         resolve_device("tpu")
-    assert resolve_quantization("auto", "cpu") == "none"
-    with pytest.raises(ConfigError, match="nf4"):
-        resolve_quantization("nf4", "cpu")
+    assert resolve_quantization("auto", "cpu") == "none"  # unquantized is faster on a CPU
     with pytest.raises(ConfigError):
         resolve_quantization("int3", "cpu")
 

@@ -38,10 +38,10 @@ _store.LocalStore.put_bytes_if_absent = _put
 '''
 
 
-def settings(embedder: str, generator: str, train_limit: int = 40) -> RunSettings:
+def settings(embedder: str, generator: str, train_limit: int = 40, quantization: str = "auto") -> RunSettings:
     return RunSettings.model_validate({
         "data": {"dataset": "demo", "limit": 400}, "embedder": embedder, "generator": generator, "device": "cpu",
-        "gen_lr": 1e-3,
+        "gen_lr": 1e-3, "quantization": quantization,
         "train": {"batch_size": 2, "train_limit": train_limit, "checkpoint_every": 4, "log_every": 2,
                   "validation": {"limit": 2, "select_by": "recall"}},
     })

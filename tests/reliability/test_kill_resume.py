@@ -34,3 +34,22 @@ def test_sigterm_checkpoints_exits_1_and_resumes_bit_identical(setup):
     assert fig["sigterm_exit_code"] == 1, fig
     assert fig["within_grace"] and fig["checkpointed"], fig
     assert fig["resumed"] and fig["identical_after_resume"], fig
+
+
+@pytest.fixture(scope="module")
+def setup_nf4(tmp_path_factory, tiny_embedder, tiny_generator):
+    pytest.importorskip("bitsandbytes")
+    s = settings(tiny_embedder, tiny_generator, train_limit=16, quantization="nf4")
+    work = tmp_path_factory.mktemp("faults-nf4")
+    return work, s, reference_sha(work, s)
+
+
+@pytest.mark.slow
+def test_a_4bit_qlora_step_killed_after_a_checkpoint_resumes_bit_identical(setup_nf4):
+    """QLoRA (NF4 base on the CPU): the adapter of a run SIGKILLed after checkpoint 4, then resumed, is the
+    adapter of an uninterrupted 4-bit run, byte for byte."""
+    work, s, expected = setup_nf4
+    fig = kill_and_resume(work, s, [("after-checkpoint", 4)], expected=expected)
+    (row,) = fig["rows"]
+    assert row["killed"] and not row["committed_when_killed"] and row["resumed"], row
+    assert fig["resume_identical"] == "1/1", row
