@@ -38,7 +38,7 @@ class LoopConfig:
     epochs: int = 1  # the paper trains one epoch
     batch_size: int = 8  # questions per micro-batch (summed over ranks)
     grad_accum: int = 1  # micro-batches per optimizer step
-    max_grad_norm: float | None = 1.0  # clip the global gradient norm; None = no clipping
+    max_grad_norm: float | None = 1.0  # clip each group's gradient norm (per model); None = no clipping
     warmup_ratio: float = 0.0  # share of steps with a linear warm-up
     weight_decay: float = 0.0
     checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = none
@@ -255,8 +255,9 @@ def train(
                 raise TrainingDiverged(f"{label}: loss is {step_loss} at step {step + 1}; "
                                        "the learning rate is probably too large")
             all_reduce_mean_([p.grad for p in params if p.grad is not None], info)
-            if cfg.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            if cfg.max_grad_norm is not None:  # per model: joint training's two learning rates stay independent
+                for g in groups:
+                    torch.nn.utils.clip_grad_norm_(g.params, cfg.max_grad_norm)
             opt.step()
             sched.step()
             step += 1

@@ -98,3 +98,32 @@ def test_divergence_and_bad_learning_rates(tmp_path):
             _run(tmp_path, LoopConfig(), lr=lr)
     with pytest.raises(ConfigError, match="batch_size"):
         LoopConfig(batch_size=-2)
+
+
+def test_each_parameter_group_is_clipped_by_its_own_norm():
+    """Joint training's two learning rates stay independent: a large gradient of one model (here 100x) must not
+    shrink the other's. Clipping one global norm over both did exactly that."""
+    torch.manual_seed(0)
+    big, small = torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+    items = [torch.randn(4) for _ in range(8)]
+
+    def step_fn(batch):
+        x = torch.stack(batch)  # (B, 4)
+        return (100.0 * big(x)).pow(2).mean() + 0.01 * small(x).pow(2).mean()
+
+    seen = {}
+
+    def on_step(step, loss):  # the optimizer has stepped; the clipped gradients are still there
+        seen.update({name: torch.cat([p.grad.flatten() for p in m.parameters()]).norm().item()
+                     for name, m in (("big", big), ("small", small))})
+
+    x = torch.stack(items[:8])
+    expected_small = torch.autograd.grad(0.01 * small(x).pow(2).mean(), list(small.parameters()))
+    expected_small = torch.cat([g.flatten() for g in expected_small]).norm().item()
+    assert expected_small < 1.0  # below the clipping norm: it must reach the optimizer as it is
+    groups = [ParamGroup("big", list(big.parameters()), 1e-3), ParamGroup("small", list(small.parameters()), 1e-3)]
+    train(label="t", items=items, step_fn=step_fn, groups=groups, on_step=on_step,
+          cfg=LoopConfig(batch_size=8, max_steps=1, max_grad_norm=1.0), trainable_state=lambda: {},
+          load_trainable=lambda sd: None)
+    assert seen["big"] == pytest.approx(1.0, rel=1e-4)
+    assert seen["small"] == pytest.approx(expected_small, rel=1e-4)
