@@ -30,6 +30,16 @@ class _Replayed(torch.autograd.Function):
         return None, None, None
 
 
+def _rand_context():
+    """sentence-transformers' RandContext (GradCache's RNG snapshot: CPU, CUDA and MPS), where this version
+    keeps it."""
+    try:
+        from sentence_transformers.sentence_transformer.losses.cached_multiple_negatives_ranking import RandContext
+    except ImportError:  # sentence-transformers < 6.2
+        from sentence_transformers.losses.CachedMultipleNegativesRankingLoss import RandContext
+    return RandContext
+
+
 def make_step_fn(model, cfg):
     """Plain MNRL, or the cached variant: embeddings without grad, loss, then chunk-wise backward.
 
@@ -51,16 +61,24 @@ def make_step_fn(model, cfg):
         texts = [b[0] for b in batch]
         d = docs(batch, whole)  # (B + N, D)
         chunks = [texts[i : i + cfg.mini_batch_size] for i in range(0, len(texts), cfg.mini_batch_size)]
+        rand_context = _rand_context()
+        anchor = next(model.parameters())  # the device whose RNG the embedder's dropout draws from
+        states = []
         with torch.no_grad():
-            q = torch.cat([embed_with_grad(model, c) for c in chunks])  # (B, D)
+            parts = []
+            for c in chunks:  # the RNG state each chunk starts from: its replay draws the same dropout masks
+                states.append(rand_context(anchor))
+                parts.append(embed_with_grad(model, c))
+            q = torch.cat(parts)  # (B, D)
         q = q.detach().requires_grad_(True)
         loss = mnrl_loss(q, d.to(q.device), scale=cfg.scale)
         (grad,) = torch.autograd.grad(loss, q)  # (B, D) dLoss/dq, from embeddings computed without a graph
 
         def replay(scale: torch.Tensor) -> None:
             start = 0
-            for c in chunks:  # re-run each chunk with grad; only one chunk's activations live at a time
-                emb = embed_with_grad(model, c)  # (chunk, D)
+            for c, state in zip(chunks, states):  # re-run each chunk with grad; one chunk's activations at a time
+                with state:
+                    emb = embed_with_grad(model, c)  # (chunk, D): its first pass again, dropout masks included
                 (emb * grad[start : start + len(c)].to(emb.device)).sum().mul(scale).backward()
                 start += len(c)
 

@@ -88,3 +88,48 @@ def test_hard_negatives_are_the_best_ranked_passages_that_are_not_gold(tmp_path)
     assert got["q2"].shape == (2, 4)
     assert not any(torch.equal(row, torch.from_numpy(r.vectors_for([g])[0])) for row in got["q2"] for g in "cd")
     assert hard_negatives(r, LengthEmbedder(), ex, 0)["q1"].shape == (0, 4)
+
+
+def test_cached_mnrl_in_train_mode_replays_each_chunk_with_its_first_dropout_masks(setup, tiny_embedder,
+                                                                                   monkeypatch):
+    """GradCache with dropout on: each replayed chunk must give the embeddings of its first pass (the same
+    dropout masks), so the gradient is plain MNRL's over those embeddings. A replay that drew new masks would
+    give the gradient of other embeddings."""
+    from rag_jobs.steps import embed as embed_module
+
+    _, batch = setup
+    model = load_embedder(tiny_embedder, device="cpu").train()  # dropout 0.1 on
+    cfg = FinetuneEmbedConfig(lr=1e-5, cached=True, mini_batch_size=2)
+    texts = [b[0] for b in batch]
+    docs = torch.stack([b[1] for b in batch])
+    chunks = [texts[i : i + 2] for i in range(0, len(texts), 2)]
+
+    torch.manual_seed(7)  # the reference: the same chunks from the same RNG state, with grad, plain MNRL
+    model.zero_grad(set_to_none=True)
+    loss_ref = mnrl_loss(torch.cat([embed_with_grad(model, c) for c in chunks]), docs, scale=cfg.scale)
+    loss_ref.backward()
+    grads_ref = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    seen = []
+
+    def recording(m, c):
+        out = embed_with_grad(m, c)
+        seen.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(embed_module, "embed_with_grad", recording)
+    torch.manual_seed(7)
+    model.zero_grad(set_to_none=True)
+    loss = make_step_fn(model, cfg)(batch, batch)
+    loss.backward()
+    first, replayed = seen[: len(chunks)], seen[len(chunks) :]
+    assert len(replayed) == len(chunks)
+    for a, b in zip(first, replayed):
+        torch.testing.assert_close(b, a, atol=0, rtol=0)
+    with torch.no_grad():  # dropout really was on: the first pass differs from the model without it
+        assert not torch.allclose(first[0], embed_with_grad(model.eval(), chunks[0]))
+    torch.testing.assert_close(loss.detach(), loss_ref.detach(), atol=1e-6, rtol=1e-5)
+    grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert len(grads) == len(grads_ref) > 0
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
