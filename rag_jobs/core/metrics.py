@@ -1,4 +1,5 @@
-"""Answer and retrieval metrics: SQuAD-normalised EM / token F1, Recall@k, answer-recall@k."""
+"""Answer and retrieval metrics: SQuAD-normalised EM / token F1 (the SQuAD v1.1 or the HotPotQA rule),
+Recall@k, answer-recall@k."""
 
 from __future__ import annotations
 
@@ -27,26 +28,32 @@ def exact_match(prediction: str, gold_answers: Sequence[str]) -> float:
     return float(any(pred == normalize_answer(g) for g in gold_answers))
 
 
-def _f1_one(prediction: str, gold: str) -> float:
-    pred_tokens = normalize_answer(prediction).split()
-    gold_tokens = normalize_answer(gold).split()
-    if not pred_tokens or not gold_tokens:
-        # Both empty counts as a match; one empty is a miss.
-        return float(pred_tokens == gold_tokens)
+F1_RULES = ("squad", "hotpotqa")
+_CLOSED = frozenset({"yes", "no", "noanswer"})  # HotPotQA's answers that only score on equality
+
+
+def _f1_one(prediction: str, gold: str, rule: str) -> float:
+    pred, ref = normalize_answer(prediction), normalize_answer(gold)
+    if rule == "hotpotqa" and (pred in _CLOSED or ref in _CLOSED) and pred != ref:
+        return 0.0  # a yes/no/noanswer prediction or gold scores only when both are the same
+    pred_tokens, gold_tokens = pred.split(), ref.split()
     common = Counter(pred_tokens) & Counter(gold_tokens)
     overlap = sum(common.values())
-    if overlap == 0:
+    if overlap == 0:  # also when both normalise to empty: SQuAD v1.1 scores that 0
         return 0.0
     precision = overlap / len(pred_tokens)
     recall = overlap / len(gold_tokens)
     return 2 * precision * recall / (precision + recall)
 
 
-def token_f1(prediction: str, gold_answers: Sequence[str]) -> float:
-    """Token-level F1 after normalisation, best over all gold answers."""
+def f1(prediction: str, gold_answers: Sequence[str], rule: str = "squad") -> float:
+    """Token-level F1 after normalisation, best over all gold answers: `squad` (SQuAD v1.1's evaluation) or
+    `hotpotqa` (hotpot_evaluate_v1's: the same, except that yes / no / noanswer score only on equality)."""
+    if rule not in F1_RULES:
+        raise ValueError(f"F1 rule {rule!r} is not one of {', '.join(F1_RULES)}")
     if not gold_answers:
         return 0.0
-    return max(_f1_one(prediction, g) for g in gold_answers)
+    return max(_f1_one(prediction, g, rule) for g in gold_answers)
 
 
 def recall_at_k(retrieved_ids: Sequence[str], gold_ids: Iterable[str], k: int) -> float:

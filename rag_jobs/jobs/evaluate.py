@@ -9,13 +9,14 @@ import time
 from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.steps.evaluate import open_retriever, resolve_models
-from rag_jobs.steps.scoring import score_examples
+from rag_jobs.steps.scoring import f1_rule_of, score_examples
 
 
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     t0 = time.perf_counter()
     retriever, index_meta, examples = open_retriever(ctx)
+    rule = f1_rule_of(ctx.input_manifest("index"))
     embedder_name, adapter, used = resolve_models(ctx, index_meta["embedder"])
     ctx.log(f"evaluating {len(examples)} {cfg.split} questions; embedder={used['embedder']} "
             f"generator={used['generator']} adapter={used['adapter']}")
@@ -27,12 +28,12 @@ def body(ctx: StepContext) -> dict:
     rows, metrics = score_examples(
         retriever, examples, embedder, generator, k=cfg.k, recall_k=cfg.recall_k,
         max_prompt_tokens=cfg.max_prompt_tokens, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
-        label=ctx.label,
+        label=ctx.label, f1_rule=rule,
     )
     with open(ctx.out_dir / "predictions.jsonl", "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    metrics.update(split=cfg.split, eval_s=time.perf_counter() - t0, models=used)
+    metrics.update(split=cfg.split, eval_s=time.perf_counter() - t0, models=used, f1_rule=rule)
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     ctx.log(" ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     return metrics

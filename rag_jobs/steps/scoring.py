@@ -25,8 +25,10 @@ def score_examples(
     max_new_tokens: int = 24,
     label: str = "score",
     known_answers: dict[str, dict] | None = None,
+    f1_rule: str = "squad",
 ) -> tuple[list[dict], dict]:
     """Rows (one per question) and summary metrics; generation is skipped when `generator` is None.
+    `f1_rule`: squad, or hotpotqa for HotPotQA datasets (rag_jobs.core.metrics.f1).
 
     `known_answers`: {question id: {"ids": retrieved ids, "prediction": answer}} from an earlier greedy pass of
     the same generator and prompt settings; a question that retrieves the same passages reuses its answer.
@@ -61,11 +63,17 @@ def score_examples(
                                                max_new_tokens=max_new_tokens, progress=progress)):
             preds[i] = p
         for ex, r, p in zip(examples, rows, preds):
-            r.update(prediction=p, em=M.exact_match(p, ex.answers), f1=M.token_f1(p, ex.answers))
+            r.update(prediction=p, em=M.exact_match(p, ex.answers), f1=M.f1(p, ex.answers, f1_rule))
     summary = summarize(rows, recall_name)
     if generator is not None and known_answers:
         summary["answers_reused"] = len(rows) - len(todo)
     return rows, summary
+
+
+def f1_rule_of(index_manifest) -> str:
+    """The F1 rule of the dataset an index was built from: hotpotqa for HotPotQA, else squad."""
+    dataset = (index_manifest.extra or {}).get("dataset") or {}
+    return "hotpotqa" if dataset.get("format") == "hotpotqa" else "squad"
 
 
 def summarize(rows: list[dict], recall_name: str) -> dict:

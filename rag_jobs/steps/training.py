@@ -16,7 +16,7 @@ from rag_jobs.index import FaissRetriever, load_index
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
 from rag_jobs.models import load_embedder, load_generator
-from rag_jobs.steps.scoring import score_examples
+from rag_jobs.steps.scoring import f1_rule_of, score_examples
 from rag_jobs.training import LoopConfig, ParamGroup, train
 from rag_jobs.training.distributed import DistInfo, init_distributed
 from rag_jobs.training.loop import TrainResult, seed_everything
@@ -117,7 +117,8 @@ def validate(ctx: StepContext, retriever, examples, embedder, generator, known_a
     with torch.no_grad():
         _, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
                                     max_prompt_tokens=ctx.cfg.max_prompt_tokens, batch_size=v.batch_size,
-                                    max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers)
+                                    max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers,
+                                    f1_rule=f1_rule_of(ctx.input_manifest("index")))
     ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
     return {f"val_{k}": metrics[k] for k in ("em", "f1", "recall", "n", "answers_reused") if k in metrics}
 
