@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 INSTRUCTION = (
@@ -18,15 +19,26 @@ def build_prompt(question: str, contexts: Sequence[str], *, separator: str = "\n
     return TEMPLATE.format(instruction=INSTRUCTION, context=context, question=question.strip())
 
 
-def clean_answer(generated: str) -> str:
-    """First non-empty line of the generated text, without a repeated 'Answer:' label."""
-    for line in generated.strip().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        for label in ("### Answer:", "Answer:"):
-            if line.startswith(label):
-                line = line[len(label):].strip()
-        if line:
+_LABEL = re.compile(r"^(?:#+\s*)?answer\s*:\s*", re.IGNORECASE)
+
+
+def _unlabelled(line: str) -> str:
+    """A line without its 'Answer:' / '### Answer:' labels, however many times the model repeated them."""
+    line = line.strip()
+    while True:
+        stripped = _LABEL.sub("", line, count=1)
+        if stripped == line:
             return line
+        line = stripped.strip()
+
+
+def clean_answer(generated: str) -> str:
+    """The answer in the generated text: its first non-empty line without 'Answer:' labels (repeated or not),
+    skipping a preamble line that only leads in to the answer ('Based on the context, the answer is:')."""
+    lines = [_unlabelled(line) for line in generated.strip().splitlines()]
+    lines = [line for line in lines if line]
+    for i, line in enumerate(lines):
+        if line.endswith(":") and i + 1 < len(lines):
+            continue  # a lead-in; the answer is on a later line
+        return line
     return ""

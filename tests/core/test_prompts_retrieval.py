@@ -19,6 +19,20 @@ def test_clean_answer():
     assert clean_answer("") == ""
 
 
+@pytest.mark.parametrize("generated,answer", [
+    ("Answer: Answer: Paris", "Paris"),  # a repeated label
+    ("### Answer: answer: Paris", "Paris"),
+    ("Answer:\nParis", "Paris"),  # the label alone on its line
+    ("Based on the context, the answer is:\nParis\nIt is in France.", "Paris"),  # a preamble line
+    ("Sure! Here is the answer:\n\nAnswer: Oslo", "Oslo"),
+    ("Paris: the capital of France", "Paris: the capital of France"),  # a colon inside the answer stays
+    ("The answer:", "The answer:"),  # nothing after a lead-in: keep what there is
+], ids=["repeated-label", "hash-label-then-label", "label-alone", "preamble", "preamble-then-label",
+        "colon-in-answer", "lead-in-only"])
+def test_clean_answer_labels_and_preambles(generated, answer):
+    assert clean_answer(generated) == answer
+
+
 def test_the_document_prior_is_softmax_over_cosines_over_tau():
     """p(z|x) = softmax_k(cos / tau) as training computes it: doc_logits, then the losses' softmax over k."""
     cos = torch.tensor([1.0, 0.95, 0.0])
