@@ -113,7 +113,8 @@ class StepBase(_Frozen):
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="4-bit NF4 base on CUDA (QLoRA)")
     batch_size: int = Field(8, gt=0, description="training batch size: questions per micro-batch (the paper: 8)",
                             json_schema_extra=flag("--batch-size"))
-    max_prompt_tokens: int = Field(768, gt=16, description="training prompts are shortened to fit")
+    max_prompt_tokens: int = Field(1024, gt=16, description="training and validation prompts are shortened to fit "
+                                   "(the evaluation's limit by default)")
     max_answer_tokens: int = Field(32, gt=0, description="answers are cut to this many tokens")
     validation: ValidationConfig = Field(default_factory=ValidationConfig, description="how a grid child is scored")
 
@@ -126,7 +127,8 @@ class TrainConfig(StepBase):
     max_steps: int | None = Field(None, gt=0, description="stop each training step after this many optimizer steps",
                                   json_schema_extra=flag("--max-steps"))
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
-    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping; null = none")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping, of each model's gradient norm "
+                                         "apart (embedder, generator); null = none")
     checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0 = none)")
     log_every: int = Field(5, gt=0, description="optimizer steps between progress lines")
     tau: float = Field(0.05, gt=0, description="temperature of the document prior softmax(s / tau)")

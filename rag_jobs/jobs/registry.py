@@ -41,14 +41,17 @@ class StepKind:
         return f"{self.module}:main"
 
 
+# Versions: 2 = the audit's fixes (training prompts as long as evaluation's; validation F1 by the dataset's
+# rule; cached MNRL replays its dropout; joint clips each model's gradient apart).
 STEP_KINDS: dict[str, StepKind] = {k.name: k for k in (
     StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index"),
     StepKind("finetune-embed", FinetuneEmbedConfig, "rag_jobs.jobs.finetune_embed", "finetune-embed",
-             "finetune-embed"),
-    StepKind("finetune-gen", FinetuneGenConfig, "rag_jobs.jobs.finetune_gen", "finetune-gen", "finetune-gen"),
-    StepKind("joint", JointConfig, "rag_jobs.jobs.joint", "joint", "joint"),
-    StepKind("score-pool", ScorePoolConfig, "rag_jobs.jobs.score_pool", None, "score-pool"),
-    StepKind("evaluate", EvaluateConfig, "rag_jobs.jobs.evaluate", "evaluate", "evaluate"),
+             "finetune-embed", version=2),
+    StepKind("finetune-gen", FinetuneGenConfig, "rag_jobs.jobs.finetune_gen", "finetune-gen", "finetune-gen",
+             version=2),
+    StepKind("joint", JointConfig, "rag_jobs.jobs.joint", "joint", "joint", version=2),
+    StepKind("score-pool", ScorePoolConfig, "rag_jobs.jobs.score_pool", None, "score-pool", version=2),
+    StepKind("evaluate", EvaluateConfig, "rag_jobs.jobs.evaluate", "evaluate", "evaluate", version=2),
     StepKind("select", SelectConfig, "rag_jobs.jobs.select", None, "select"),
 )}
 
