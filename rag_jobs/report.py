@@ -143,6 +143,19 @@ def lr_curves(store, graph: Graph) -> dict[str, list[dict]]:
     return out
 
 
+def selection_verdicts(store, graph: Graph) -> dict[str, str]:
+    """Every grid selection's noise verdict: chosen vs runner-up, and whether that is within noise."""
+    out = {}
+    for s in graph.steps:
+        if s.kind != "select":
+            continue
+        m = read_manifest(store, StepRef(graph.run_id, s.name))
+        noise = (m.metrics.get("noise") or {}) if m is not None else {}
+        if noise.get("verdict"):
+            out[s.name] = str(noise["verdict"])
+    return out
+
+
 def figure(rows: list[ResultRow], path: Path) -> None:
     """Bars of EM, F1, Recall and fine-tuning time per strategy (like the paper's Figure 2)."""
     import matplotlib
@@ -195,13 +208,17 @@ def write_report(runs: list[tuple[object, Graph]], out_dir: Path) -> dict[str, P
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[ResultRow] = []
     curves: dict[str, list[dict]] = {}
+    verdicts: dict[str, str] = {}
     for store, graph in runs:
         rows += collect_rows(store, graph)
         curves.update({f"{graph.run_id}/{k}": v for k, v in lr_curves(store, graph).items()})
+        verdicts.update({f"{graph.run_id}/{k}": v for k, v in selection_verdicts(store, graph).items()})
     rows = order_rows(rows)
     paths = {"markdown": out_dir / "table.md", "csv": out_dir / "table.csv", "figure": out_dir / "figure.png",
              "curves": out_dir / "lr_curves.png", "curves_json": out_dir / "curves.json"}
-    paths["markdown"].write_text(markdown_table(rows) + "\n")
+    selections = ["", "Grid selections (chosen vs runner-up, paired bootstrap over validation questions):", *(
+        f"- {name}: {verdict}" for name, verdict in verdicts.items())] if verdicts else []
+    paths["markdown"].write_text("\n".join([markdown_table(rows), *selections]) + "\n")
     paths["csv"].write_text(csv_table(rows))
     paths["curves_json"].write_text(json.dumps(curves, indent=2))
     if rows:

@@ -44,6 +44,7 @@ ADAPTER_DIR = "adapter"  # a LoRA adapter (peft)
 SPLITS_FILE = "splits.jsonl"  # the question splits, committed with the index
 POOL_TENSORS = "pool.safetensors"  # the score pool of cached phase 2
 POOL_META = "pool.json"
+VALIDATION_FILE = "validation.jsonl"  # a grid child's per-question validation scores (the selection's noise check)
 _RESERVED_STEPS = frozenset({GRAPH_NAME})
 
 

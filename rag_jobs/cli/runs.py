@@ -89,6 +89,9 @@ def status(run: str = RunArg) -> None:
                 keys = ("em", "f1", "recall", "val_em", "val_f1", "val_recall", "lr", "selected")
                 shown = " ".join(f"{k}={_short(m.metrics[k])}" for k in keys if m.metrics.get(k) is not None)
             typer.echo(f"{s.name:34s} {s.kind:15s} {state:10s} {wall:>9s}  {shown}")
+            noise = (m.metrics.get("noise") or {}) if m is not None else {}
+            if noise.get("verdict"):
+                typer.echo(f"{'':34s} {'':15s} {'':10s} {'':>9s}  {noise['verdict']}")
     except RagJobsError as exc:
         fail(exc)
 
@@ -99,7 +102,7 @@ def report(
     out: Path = typer.Option(Path("report"), help="folder for table.md, table.csv, figure.png, lr_curves.png"),
 ) -> None:
     """The paper's table (Markdown + CSV), a Figure-2-style PNG and the learning-rate curves."""
-    from rag_jobs.report import markdown_table, write_report
+    from rag_jobs.report import markdown_table, selection_verdicts, write_report
 
     try:
         loaded = [open_run_graph(run_arg) for run_arg in runs]
@@ -110,5 +113,7 @@ def report(
         fail(exc)
         return
     typer.echo(markdown_table(rows))
+    for name, verdict in (v for st, g in pairs for v in selection_verdicts(st, g).items()):
+        typer.echo(f"{name}: {verdict}")
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")

@@ -88,6 +88,19 @@ def mean(values: Iterable[float]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_resamples: int = 1000, alpha: float = 0.05,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """(mean of a - b, and its percentile bootstrap interval) over paired per-question scores: questions are
+    resampled together, so what both systems get right or wrong alike cancels out."""
+    if len(a) != len(b):
+        raise ValueError(f"paired scores need equal lengths, got {len(a)} and {len(b)}")
+    diffs = [x - y for x, y in zip(a, b) if not (math.isnan(x) or math.isnan(y))]
+    if not diffs:
+        return (math.nan, math.nan, math.nan)
+    lo, hi = bootstrap_ci(diffs, n_resamples=n_resamples, alpha=alpha, seed=seed)
+    return (sum(diffs) / len(diffs), lo, hi)
+
+
 def bootstrap_ci(
     values: Sequence[float], *, n_resamples: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> tuple[float, float]:

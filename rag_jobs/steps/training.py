@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import torch
 
 from rag_jobs.artifacts import StepRef, commit_checkpoint, fetch_checkpoint, latest_checkpoint, prune_checkpoints
-from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
+from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR, VALIDATION_FILE
 from rag_jobs.data.records import Example
 from rag_jobs.index import FaissRetriever, load_index
 from rag_jobs.jobs.common import StepContext
@@ -115,11 +116,16 @@ def validate(ctx: StepContext, retriever, examples, embedder, generator, known_a
     v = ctx.cfg.validation
     gen = generator if v.select_by == "em" else None
     with torch.no_grad():
-        _, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
+        rows, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
                                     max_prompt_tokens=ctx.cfg.max_prompt_tokens, batch_size=v.batch_size,
                                     max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers,
                                     f1_rule=f1_rule_of(ctx.input_manifest("index")))
     ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
+    recall_key = metrics["recall_metric"]
+    with open(ctx.out_dir / VALIDATION_FILE, "w", encoding="utf-8") as f:  # per question: the selection's noise check
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], "recall": r.get(recall_key),
+                                **{k: r[k] for k in ("em", "f1") if k in r}}, allow_nan=True) + "\n")
     return {f"val_{k}": metrics[k] for k in ("em", "f1", "recall", "n", "answers_reused") if k in metrics}
 
 

@@ -82,3 +82,16 @@ def test_mean_and_bootstrap():
     lo, hi = M.bootstrap_ci([0.0, 1.0] * 50, seed=1)
     assert 0.35 < lo < 0.5 < hi < 0.65
     assert M.bootstrap_ci([1.0] * 10) == (1.0, 1.0)
+
+
+def test_paired_bootstrap_cancels_what_both_get_alike():
+    # 60 questions: both right on 30, both wrong on 24, a alone right on 4, b alone right on 2 (6 vs 3 extra)
+    a = [1.0] * 30 + [0.0] * 24 + [1.0] * 4 + [0.0] * 2
+    b = [1.0] * 30 + [0.0] * 24 + [0.0] * 4 + [1.0] * 2
+    diff, lo, hi = M.paired_bootstrap(a, b)
+    assert diff == pytest.approx(2 / 60)
+    assert lo <= 0.0 <= hi  # within noise
+    diff, lo, hi = M.paired_bootstrap([1.0] * 40 + [0.0] * 20, [0.0] * 60)
+    assert diff == pytest.approx(40 / 60) and lo > 0.3  # a real difference
+    with pytest.raises(ValueError):
+        M.paired_bootstrap([1.0], [1.0, 0.0])
