@@ -10,7 +10,7 @@ import typer
 from rag_jobs.artifacts import open_store
 from rag_jobs.cli.common import DEFAULT_STORE, RunArg, app, fail, open_run, open_run_graph, store_uri_of
 from rag_jobs.cli.options import SettingsInput, with_settings
-from rag_jobs.errors import RagJobsError
+from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.report import collect_rows, format_table, order_rows
 from rag_jobs.strategies import ALL_STRATEGIES, build_graph
 
@@ -24,6 +24,9 @@ def run(
     store: str = typer.Option(DEFAULT_STORE, help="store URI (file:///path or s3://bucket/prefix) or a folder"),
     run_id: Optional[str] = typer.Option(None, help="run id (default: derived from strategy and settings)"),
     parallel: int = typer.Option(1, min=1, help="independent steps run at once"),
+    in_process: bool = typer.Option(False, "--in-process", help="run each step's entrypoint in this process, one "
+                                    "at a time (no per-step start-up: small runs, debugging); by default every "
+                                    "step is its own process, as on Kubernetes"),
     *,
     settings: SettingsInput,
 ) -> None:
@@ -31,10 +34,12 @@ def run(
     from rag_jobs.runners.local import run_exit_code, run_graph
 
     try:
+        if in_process and parallel > 1:
+            raise ConfigError(f"--in-process runs one step at a time: drop --parallel {parallel}")
         graph = build_graph(strategy, settings.settings(), run_id)
         uri = store_uri_of(store)
         typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
-        outcomes = run_graph(graph, uri, max_parallel=parallel)
+        outcomes = run_graph(graph, uri, max_parallel=parallel, in_process=in_process)
         rows = collect_rows(open_store(uri), graph)
     except RagJobsError as exc:
         fail(exc)

@@ -1,8 +1,14 @@
-"""The local runner: executes a graph on this machine, each step as a subprocess of its entrypoint."""
+"""The local runner: executes a graph on this machine, each step as a subprocess of its entrypoint (or, with
+`in_process`, as a call of the same entrypoint in this process: no per-step start-up, for small runs)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import importlib
+import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +49,41 @@ def step_command(kind: str, run: str, step: str) -> list[str]:
     return [sys.executable, "-m", step_kind(kind).module, "--run", run, "--step", step]
 
 
+class _Tee(io.TextIOBase):
+    """Writes through to a stream and keeps the last error line a step printed (`<kind>: error: ...`)."""
+
+    def __init__(self, stream):
+        self.stream, self.error = stream, ""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if ": error: " in line:
+                self.error = line.split(": error: ", 1)[1]
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_in_process(kind: str, run: str, step: str) -> tuple[int, str]:
+    """(exit code, one-line error) of a step's entrypoint called in this process, exactly as its process would
+    run it; this process's SIGTERM handling is put back afterwards."""
+    from rag_jobs.jobs.common import run_step
+
+    body = importlib.import_module(step_kind(kind).module).body
+    previous = signal.getsignal(signal.SIGTERM)
+    tee = _Tee(sys.stderr)
+    try:
+        with contextlib.redirect_stderr(tee):
+            code = run_step(kind, body, ["--run", run, "--step", step])
+    except SystemExit as exc:  # a body that exits (a torchrun rank other than 0 would)
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        gc.collect()
+    return code, tee.error
+
+
 def _pump(proc: subprocess.Popen, name: str, errors: dict[str, str]) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -55,8 +96,10 @@ def _pump(proc: subprocess.Popen, name: str, errors: dict[str, str]) -> None:
             print(f"[{name}] {line}", flush=True)
 
 
-def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[str, StepOutcome]:
-    """Run every step in dependency order, up to `max_parallel` at once; committed steps are reused."""
+def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1,
+              in_process: bool = False) -> dict[str, StepOutcome]:
+    """Run every step in dependency order, up to `max_parallel` at once; committed steps are reused.
+    `in_process`: one step at a time, each its entrypoint called in this process."""
     store = open_store(store_uri)
     publish_graph(store, graph)
     uri = run_uri(store.uri, RunRef(graph.run_id))
@@ -88,6 +131,15 @@ def run_graph(graph: Graph, store_uri: str, *, max_parallel: int = 1) -> dict[st
                 log("run", f"reuse {spec.name} from run {source} (same config and inputs)")
                 continue
             log("run", f"start {spec.name} ({len(outcomes) + len(running) + 1}/{total})")
+            if in_process:
+                t0 = time.perf_counter()
+                code, error = run_in_process(spec.kind, uri, spec.name)
+                wall = time.perf_counter() - t0
+                state = "done" if code == 0 else "failed"
+                outcomes[spec.name] = StepOutcome(spec.name, state, code, wall, error)
+                log("run", f"{state} {spec.name} in {fmt_duration(wall)}" + ("" if code == 0 else
+                                                                               f" (exit code {code})"))
+                continue
             proc = subprocess.Popen(
                 step_command(spec.kind, uri, spec.name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True, env=env, bufsize=1,

@@ -40,7 +40,7 @@ def test_ft_gen_two_phase_and_rag_token_in_4bit(tmp_path, tiny_embedder, tiny_ge
     ev = steps["evaluate-ft-gen"]
     assert ev["extra"]["quantization"] == "nf4" and ev["metrics"]["models"]["adapter"] == "finetune-gen.lr-1e-03"
 
-    res = rag_jobs("run", "two-phase", "--lr-grid", "1e-3", *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "two-phase", "--in-process", "--lr-grid", "1e-3", *tiny, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     steps = _manifests(store, "two-phase-")
     for name in ("phase1-gen.lr-1e-03", "phase2-pool", "phase2-embed.lr-1e-03", "evaluate-two-phase"):
@@ -48,7 +48,8 @@ def test_ft_gen_two_phase_and_rag_token_in_4bit(tmp_path, tiny_embedder, tiny_ge
     assert steps["phase2-pool"]["metrics"]["pool_questions"] == 8
     assert steps["evaluate-two-phase"]["metrics"]["models"]["adapter"] == "phase1-gen.lr-1e-03"
 
-    res = rag_jobs("run", "rag-token", "--embed-lr", "1e-4", "--gen-lr", "1e-3", *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "rag-token", "--in-process", "--embed-lr", "1e-4", "--gen-lr", "1e-3", *tiny,
+                   cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     joint = _manifests(store, "rag-token-")["joint-token"]
     assert joint["extra"]["quantization"] == "nf4" and joint["metrics"]["train_steps"] == 2

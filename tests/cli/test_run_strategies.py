@@ -31,7 +31,10 @@ def _manifest(store: Path, step: str) -> dict:
 @pytest.mark.slow
 def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     store = tmp_path / "store"
-    res = rag_jobs("run", "two-phase", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny, cwd=tmp_path)
+    # --in-process: every step's entrypoint in the CLI's own process (no per-step start-up); the
+    # subprocess-per-step path runs in the other tests of this file
+    res = rag_jobs("run", "two-phase", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
+                   cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert "2-Phase" in res.stdout
     sel1, sel2 = _manifest(store, "select-phase1"), _manifest(store, "select-phase2")
@@ -58,7 +61,8 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     assert {k.split("/")[1] for k in curves} == {"select-phase1", "select-phase2"}
 
     token_store = tmp_path / "store2"
-    res = rag_jobs("run", "rag-token", "--store", str(token_store), "--from-run", str(run), *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "rag-token", "--in-process", "--store", str(token_store), "--from-run", str(run), *tiny,
+                   cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     joint = _manifest(token_store, "joint-token")
     assert joint["metrics"]["lr"] == sel2["metrics"]["lr"] and joint["metrics"]["gen_lr"] == sel1["metrics"]["lr"]
@@ -71,8 +75,8 @@ def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_pa
     store = tmp_path / "store"
     res = rag_jobs("run", "ft-gen", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
-    res = rag_jobs("run", "two-phase", "--phase1", "concat", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
-                   cwd=tmp_path)
+    res = rag_jobs("run", "two-phase", "--in-process", "--phase1", "concat", "--store", str(store), "--lr-grid",
+                   "1e-4,1e-3", *tiny, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert "reuse select-gen from run ft-gen-" in res.stdout and "2-Phase" in res.stdout
     (run,) = [r for r in (store / "runs").iterdir() if r.name.startswith("two-phase-")]
@@ -102,3 +106,9 @@ def test_independent_with_a_failing_grid_child(tmp_path, tiny):
 def test_rag_sequence_needs_learning_rates(tmp_path, tiny):
     res = rag_jobs("run", "rag-sequence", "--store", str(tmp_path / "s"), *tiny, cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and "--embed-lr" in res.stderr
+
+
+def test_in_process_runs_one_step_at_a_time(tmp_path, tiny):
+    res = rag_jobs("run", "baseline", "--in-process", "--parallel", "2", "--store", str(tmp_path / "s"), *tiny,
+                   cwd=tmp_path, timeout=120)
+    assert res.returncode == 2 and "--in-process" in res.stderr and "--parallel 2" in res.stderr
