@@ -35,7 +35,7 @@ from rag_jobs.errors import ConfigError
 PAPER_LR_GRID = (1e-8, 3e-8, 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4)
 
 # Training-step fields the graph sets itself (per grid child, per strategy): not user overrides.
-GRAPH_SET_TRAIN_FIELDS = ("lr", "gen_lr", "train", "loss", "lrs_from_inputs", "task", "pool")
+GRAPH_SET_TRAIN_FIELDS = ("lr", "embed_lr", "gen_lr", "train", "loss", "lrs_from_inputs")
 
 ValidationOverrides = overrides_of("ValidationOverrides", ValidationConfig)
 TrainOverrides = overrides_of("TrainOverrides", FinetuneEmbedConfig, FinetuneGenConfig, JointConfig,

@@ -29,6 +29,8 @@ def test_baseline_end_to_end_and_rerun_reuses(tmp_path, tiny_embedder, tiny_gene
     manifest = json.loads((runs[0] / "evaluate" / "_MANIFEST.json").read_text())
     files = manifest["files"]
     assert {"predictions.jsonl", "metrics.json"} <= set(files)
+    assert manifest["extra"]["quantization"] == "none"  # `auto` on a CPU: recorded as what it became
+    assert "quantization" not in manifest["extra"]["config"]
     m = manifest["metrics"]
     assert m["n"] == 6 and 0.0 <= m["em"] <= 1.0 and 0.0 <= m["f1"] <= 1.0 and 0.0 <= m["recall"] <= 1.0
     preds = (runs[0] / "evaluate" / files["predictions.jsonl"]["key"].split("/evaluate/", 1)[1]).read_text()

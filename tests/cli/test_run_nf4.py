@@ -54,13 +54,3 @@ def test_ft_gen_two_phase_and_rag_token_in_4bit(tmp_path, tiny_embedder, tiny_ge
     joint = _manifests(store, "rag-token-")["joint-token"]
     assert joint["extra"]["quantization"] == "nf4" and joint["metrics"]["train_steps"] == 2
     assert "RAG-Tok." in res.stdout
-
-
-def test_auto_is_recorded_as_what_it_became(tmp_path, tiny_embedder, tiny_generator):
-    """`auto` on a CPU is unquantized: the manifest says none, not auto."""
-    store = tmp_path / "store"
-    res = rag_jobs("run", "baseline", "--dataset", "demo", "--limit", "40", "--eval-limit", "2", "--device", "cpu",
-                   "--store", str(store), "--embedder", tiny_embedder, "--generator", tiny_generator, cwd=tmp_path)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr
-    ev = _manifests(store, "baseline-")["evaluate"]
-    assert ev["extra"]["quantization"] == "none" and "quantization" not in ev["extra"]["config"]

@@ -16,8 +16,9 @@ from service_helpers import TOKEN, ServerThread
 def _run(tmp_path: Path, store: Path, config: dict) -> subprocess.CompletedProcess:
     path = tmp_path / f"cfg-{len(list(tmp_path.glob('cfg-*')))}.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run([sys.executable, "-m", "rag_jobs.cli", "run", "baseline", "--config", str(path),
-                           "--store", str(store)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    # --in-process: both runs' steps in one process each (tests/cli covers the process per step)
+    return subprocess.run([sys.executable, "-m", "rag_jobs.cli", "run", "baseline", "--in-process", "--config",
+                           str(path), "--store", str(store)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "RAG_JOBS_INDEX_TOKEN": TOKEN})
 
 
