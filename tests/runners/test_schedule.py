@@ -94,7 +94,7 @@ def test_a_new_code_version_of_a_kind_changes_its_hash(monkeypatch):
     graph = build_graph("baseline", RunSettings(), run_id="v")
     before = (graph.step_hash("build-index"), graph.step_hash("evaluate"))
     run_id = build_graph("baseline", RunSettings()).run_id
-    bumped = replace(registry.STEP_KINDS["evaluate"], version=2)
+    bumped = replace(registry.STEP_KINDS["evaluate"], version=registry.STEP_KINDS["evaluate"].version + 1)
     monkeypatch.setitem(registry.STEP_KINDS, "evaluate", bumped)
     assert graph.step_hash("build-index") == before[0]  # its own kind is unchanged
     assert graph.step_hash("evaluate") != before[1]
