@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rag_jobs.artifacts import RunRef, open_store, parse_run_uri
+from rag_jobs.artifacts import open_store, parse_run_uri
 from rag_jobs.errors import RagJobsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -43,4 +43,4 @@ def open_run_graph(run: str):
 
 RunArg = typer.Argument(..., help="run URI: <store-uri>/runs/<run-id>")
 
-__all__ = ["DEFAULT_STORE", "RunArg", "RunRef", "app", "fail", "open_run", "open_run_graph", "store_uri_of"]
+__all__ = ["DEFAULT_STORE", "RunArg", "app", "fail", "open_run", "open_run_graph", "store_uri_of"]
