@@ -34,10 +34,26 @@ class FieldError(ValueError):
 
 
 class DataConfig(_Frozen):
-    dataset: str = Field("demo", description="dataset spec: demo, hotpotqa:PATH, popqa:PATH, jsonl:DIR, hf:NAME",
-                         json_schema_extra=flag("--dataset"))
-    limit: int | None = Field(None, gt=0, description="use at most this many questions (before splitting)",
-                              json_schema_extra=flag("--limit"))
+    dataset: str = Field("demo", description="questions: demo, hotpotqa:PATH, popqa:PATH, jsonl:DIR, hf:NAME (and, "
+                         "without --corpus, the passages to index)", json_schema_extra=flag("--dataset"))
+    corpus: str | None = Field(None, description="the passages to index, apart from the questions: medrag:DIR, "
+                               "hf:MedRAG/wikipedia, jsonl:FILE|DIR, parquet:PATH or docs:PATH (chunked)",
+                               json_schema_extra=flag("--corpus"))
+    corpus_with_dataset_passages: bool = Field(False, description="with --corpus: index the dataset's own "
+                                               "passages too (and keep its own context labels)",
+                                               json_schema_extra=flag("--corpus-with-dataset-passages"))
+    chunk_size: int = Field(1000, gt=0, description="docs: corpus: characters per chunk (MedRAG: 1000)",
+                            json_schema_extra=flag("--chunk-size"))
+    chunk_overlap: int = Field(200, ge=0, description="docs: corpus: characters shared by consecutive chunks "
+                               "(MedRAG: 200)", json_schema_extra=flag("--chunk-overlap"))
+    corpus_shard_rows: int = Field(1_000_000, gt=0, description="passages per Arrow file of the committed corpus")
+    validation_dataset: str | None = Field(None, description="the validation split is this dataset's questions "
+                                           "(the seeded split cuts only the rest)",
+                                           json_schema_extra=flag("--validation-dataset"))
+    test_dataset: str | None = Field(None, description="the test split is this dataset's questions (the seeded "
+                                     "split cuts only the rest)", json_schema_extra=flag("--test-dataset"))
+    limit: int | None = Field(None, gt=0, description="use at most this many questions of --dataset (before "
+                              "splitting)", json_schema_extra=flag("--limit"))
     seed: int = Field(0, description="seed of the train/validation/test split and of data order",
                       json_schema_extra=flag("--seed"))
     split: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train/validation/test fractions")
@@ -50,13 +66,57 @@ class DataConfig(_Frozen):
             raise ValueError(f"fractions must be >= 0 and sum to 1, got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _chunks_overlap_less(self) -> DataConfig:
+        if self.chunk_overlap >= self.chunk_size:
+            raise FieldError(("chunk_overlap",), f"must be smaller than the chunk size ({self.chunk_size})")
+        return self
+
+
+class CorpusConfig(_Frozen):
+    """The corpus step: a corpus spec (and/or a dataset's own passages) normalised into Arrow shards."""
+
+    source: str = Field("", description="corpus spec (rag_jobs.corpus.sources); empty: the dataset's passages only")
+    source_digest: str | None = Field(None, description="content hash of a local source's files (set by the graph)")
+    datasets: tuple[str, ...] = Field((), description="dataset specs whose own passages are indexed too")
+    chunk_size: int = Field(1000, gt=0, description="docs: characters per chunk")
+    chunk_overlap: int = Field(200, ge=0, description="docs: characters of overlap")
+    max_passage_chars: int | None = Field(None, gt=0, description="truncate passages")
+    shard_rows: int = Field(1_000_000, gt=0, description="passages per Arrow file")
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> CorpusConfig:
+        if not self.source and not self.datasets:
+            raise ValueError("a corpus needs a source or a dataset")
+        return self
+
+    @staticmethod
+    def hash_view(config: dict[str, Any]) -> dict[str, Any]:
+        """What the step hash sees: a local source by its content (digest), not by the path it was read from, so
+        the same files under another path share the committed corpus."""
+        if config.get("source_digest"):
+            return {**config, "source": str(config.get("source", "")).partition(":")[0]}
+        return config
+
+
+class SplitsConfig(_Frozen):
+    """The splits step: the questions (and their context labels over the corpus) of train, validation, test."""
+
+    dataset: str = Field("demo", description="dataset spec of the questions")
+    validation_dataset: str | None = Field(None, description="the validation split's own dataset")
+    test_dataset: str | None = Field(None, description="the test split's own dataset")
+    limit: int | None = Field(None, gt=0, description="questions of `dataset` kept (a seeded sample)")
+    seed: int = Field(0, description="seed of the split")
+    split: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description="train/validation/test fractions")
+    derive_labels: bool = Field(False, description="derive context labels against the (external) corpus")
+
 
 class BuildIndexConfig(_Frozen):
-    data: DataConfig = Field(default_factory=DataConfig, description="what to index and how to split it")
     embedder: str = Field("minilm", description="embedder: minilm, a local path or a Hugging Face name")
     index_factory: str = Field("Flat", description="FAISS factory string; Flat = exact inner product")
     batch_size: int = Field(64, gt=0, description="passages per encoder batch")
     device: str = Field("auto", description="auto, cpu or cuda")
+    seed: int = Field(0, description="seed of the index's training sample (IVF, PQ)")
     search_params: str = Field("", pattern=r"^[A-Za-z_]*(=[0-9.]+)?(,[A-Za-z_]+=[0-9.]+)*$",
                                description="FAISS search parameters applied on load, e.g. nprobe=64 for IVF")
     shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many slices, in parallel steps")

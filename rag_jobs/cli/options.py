@@ -68,7 +68,14 @@ def check_settings(settings: RunSettings) -> None:
     from rag_jobs.data import check_dataset_spec
     from rag_jobs.models import check_model_name
 
+    from rag_jobs.corpus import check_corpus_spec
+
     check_dataset_spec(settings.data.dataset)
+    for spec in (settings.data.validation_dataset, settings.data.test_dataset):
+        if spec:
+            check_dataset_spec(spec)
+    if settings.data.corpus:
+        check_corpus_spec(settings.data.corpus)
     check_model_name(settings.embedder, "embedder")
     check_model_name(settings.generator, "generator")
 

@@ -67,6 +67,19 @@ def recall_at_k(retrieved_ids: Sequence[str], gold_ids: Iterable[str], k: int) -
     return len(gold & top) / len(gold)
 
 
+def group_recall_at_k(retrieved_ids: Sequence[str], groups: Iterable[Iterable[str]], k: int) -> float:
+    """Share of the gold groups (e.g. one per gold title, of its gold chunks) with any member in the top k; with
+    one passage per group this is `recall_at_k`."""
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    sets = [set(g) for g in groups]
+    sets = [g for g in sets if g]
+    if not sets:
+        return math.nan
+    top = set(retrieved_ids[:k])
+    return sum(1 for g in sets if g & top) / len(sets)
+
+
 def answer_recall_at_k(retrieved_texts: Sequence[str], gold_answers: Sequence[str], k: int) -> float:
     """1.0 when any normalised gold answer appears in one of the top k normalised passages."""
     if k <= 0:

@@ -6,6 +6,7 @@ the place it was found (`path:line`, or `source row N` for rows of a hub dataset
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -368,7 +369,7 @@ class DatasetBuilder:
                         f"is not in the corpus{in_corpus}"
                     )
             if len(kept) != len(ex.gold_passage_ids):
-                ex = Example(ex.id, ex.question, ex.answers, tuple(kept))
+                ex = dataclasses.replace(ex, gold_passage_ids=tuple(kept))
             examples.append(ex)
         corpus = list(self._passages.values())
         full_meta: dict[str, Any] = {
@@ -404,6 +405,11 @@ def records_dataset(records: Iterable[tuple[Where, Mapping[str, Any]]],
     return builder.build(require_corpus=require_corpus, records=0, **counters)
 
 
-def has_context_labels(examples: list[Example], corpus: list[Passage]) -> bool:
-    """True when every question names at least one gold passage of a non-empty corpus."""
-    return bool(examples) and bool(corpus) and all(ex.gold_passage_ids for ex in examples)
+def has_context_labels(examples: list[Example], corpus: list[Passage] | None = None) -> bool:
+    """True when most questions (more than half) name a gold passage (of a non-empty corpus, when given).
+
+    Unlabelled questions are left out of the embedder's ranking loss and counted; one of them no longer turns
+    the embedder's fine-tuning off."""
+    if not examples or (corpus is not None and not corpus):
+        return False
+    return 2 * sum(1 for ex in examples if ex.gold_passage_ids) > len(examples)

@@ -52,7 +52,7 @@ def hotpotqa_dataset(
 ) -> Dataset:
     """Convert located HotPotQA records into a checked Dataset (shared by the file and hub readers)."""
     return records_dataset(records, convert_hotpotqa_record, name=name, source=source, fmt="hotpotqa",
-                           require_corpus=True, layout_original=0, layout_hf=0)
+                           require_corpus=True, layout_original=0, layout_hf=0, supporting_sentences_missing=0)
 
 
 def convert_hotpotqa_record(obj: Mapping[str, Any], where: Where, builder: DatasetBuilder) -> None:
@@ -69,10 +69,12 @@ def convert_hotpotqa_record(obj: Mapping[str, Any], where: Where, builder: Datas
         builder.counts["layout_original"] += 1
     else:
         raise where.error(f"field 'context' must be a list or an object, got a {type_name(raw_context)}")
-    support = _support_titles(require(obj, "supporting_facts", where, _HINT), where)
+    support = _support_facts(require(obj, "supporting_facts", where, _HINT), where)
 
     id_of_title: dict[str, str] = {}
+    sentences_of: dict[str, list[str]] = {}
     for raw_title, sentences in context:
+        sentences_of.setdefault(raw_title, sentences)
         title = raw_title.strip()
         text = check_chars("".join(sentences), where, "context").strip()
         pid = passage_id(title, text)
@@ -80,13 +82,23 @@ def convert_hotpotqa_record(obj: Mapping[str, Any], where: Where, builder: Datas
         id_of_title.setdefault(raw_title, pid)
 
     gold: list[str] = []
-    for title in support:
+    titles: list[str] = []
+    sentences: list[tuple[str, str]] = []
+    for title, sent_id in support:
         pid = id_of_title.get(title)
         if pid is None:
             raise where.error(f"supporting fact title {shown(title)} is not a title in the context")
         if pid not in gold:
             gold.append(pid)
-    builder.add_example(Example(ex_id, question, (answer,), tuple(gold)), where)
+        if title.strip() not in titles:
+            titles.append(title.strip())
+        paragraph = sentences_of[title]
+        if sent_id < len(paragraph) and paragraph[sent_id].strip():  # out of range in a few original records
+            sentences.append((title.strip(), paragraph[sent_id].strip()))
+        else:
+            builder.counts["supporting_sentences_missing"] += 1
+    builder.add_example(Example(ex_id, question, (answer,), tuple(gold), gold_titles=tuple(titles),
+                                support=tuple(sentences)), where)
 
 
 def _original_context(raw: list[Any], where: Where) -> list[tuple[str, list[str]]]:
@@ -114,8 +126,8 @@ def _hf_context(raw: Mapping[str, Any], where: Where) -> list[tuple[str, list[st
     ]
 
 
-def _support_titles(raw: Any, where: Where) -> list[str]:
-    """The titles of the supporting facts, in order (sentence ids are checked, not used)."""
+def _support_facts(raw: Any, where: Where) -> list[tuple[str, int]]:
+    """The supporting facts (title, sentence id), in order."""
     if isinstance(raw, Mapping):
         titles = as_list(
             require(raw, "title", where, " in 'supporting_facts'"), where, "supporting_facts.title"
@@ -139,14 +151,14 @@ def _support_titles(raw: Any, where: Where) -> list[str]:
         names = ("supporting_facts[].title", "supporting_facts[].sent_id")
     else:
         raise where.error(f"field 'supporting_facts' must be a list or an object, got a {type_name(raw)}")
-    titles_out: list[str] = []
+    facts: list[tuple[str, int]] = []
     for title, sent_id in pairs:
         if not isinstance(title, str):
             raise where.error(f"field {names[0]!r} must hold strings, got a {type_name(title)}")
         if not isinstance(sent_id, int) or isinstance(sent_id, bool) or sent_id < 0:
             raise where.error(f"field {names[1]!r} must hold non-negative integers, got {shown(sent_id)}")
-        titles_out.append(title)
-    return titles_out
+        facts.append((title, sent_id))
+    return facts
 
 
 def _title(value: Any, where: Where, what: str) -> str:

@@ -4,7 +4,8 @@ Each record has an `id` (string or integer), a `question` and `possible_answers`
 JSON string holding that list as in PopQA's original TSV (`answers` is accepted as the Self-RAG name).
 Records may carry `passages` (`paragraphs` is accepted too): `[{"title", "text", "is_supporting"}]`; the
 corpus is every distinct passage, with an id derived from its title and text, and a question's gold
-passages are its supporting ones.
+passages are its supporting ones. Its gold title (for labels against an external corpus) is the subject's page,
+`s_wiki_title`, else the titles of its supporting passages, else of all its passages.
 
 A file without passages (e.g. the long-tail subset) gives a Dataset with an empty corpus and
 `has_context_labels=False` (meta `needs_corpus: true`); attach a corpus from a JSON Lines file
@@ -69,6 +70,8 @@ def convert_popqa_record(obj: Mapping[str, Any], where: Where, builder: DatasetB
     passages_key = "passages" if "passages" in obj else "paragraphs"
     raw_passages = obj.get(passages_key)
     gold: list[str] = []
+    titles: list[str] = []
+    supporting_titles: list[str] = []
     if raw_passages is not None:
         for i, item in enumerate(as_list(raw_passages, where, passages_key)):
             what = f"{passages_key}[{i}]"
@@ -83,4 +86,11 @@ def convert_popqa_record(obj: Mapping[str, Any], where: Where, builder: DatasetB
             builder.add_passage(Passage(pid, title, text), where, merge_identical=True)
             if supporting and pid not in gold:
                 gold.append(pid)
-    builder.add_example(Example(ex_id, question, answers, tuple(gold)), where)
+            for group in (titles, supporting_titles) if supporting else (titles,):
+                if title and title not in group:
+                    group.append(title)
+    # The subject's page is what a question is about: its title, else the titles of its (supporting) passages.
+    raw_subject = obj.get("s_wiki_title")
+    subject = as_str(raw_subject, where, "s_wiki_title", allow_empty=True) if raw_subject is not None else ""
+    gold_titles = (subject,) if subject else tuple(supporting_titles or titles)
+    builder.add_example(Example(ex_id, question, answers, tuple(gold), gold_titles=gold_titles), where)

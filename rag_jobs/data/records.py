@@ -21,12 +21,32 @@ class Passage:
 
 @dataclass(frozen=True)
 class Example:
-    """One question with its gold answers and (where the dataset has them) gold passage ids."""
+    """One question with its gold answers and (where the dataset has them) its context labels.
+
+    `gold_passage_ids`: the positives of the embedder's ranking loss (a dataset's gold paragraphs; over an
+    external corpus, the chunks that hold a supporting sentence). `gold_groups`: what Recall@k counts, one group
+    per gold title (any chunk of a group in the top k finds it); empty means one group per gold passage.
+    `gold_titles` and `support` (supporting (title, sentence) pairs) are what the labels against an external
+    corpus are derived from (rag_jobs.corpus.labels); they are not written to the splits.
+    """
 
     id: str
     question: str
     answers: tuple[str, ...]
     gold_passage_ids: tuple[str, ...] = ()
+    gold_groups: tuple[tuple[str, ...], ...] = ()
+    gold_titles: tuple[str, ...] = ()
+    support: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def recall_groups(self) -> tuple[tuple[str, ...], ...]:
+        """The groups Recall@k counts: `gold_groups`, else each gold passage alone."""
+        return self.gold_groups or tuple((g,) for g in self.gold_passage_ids)
+
+    @property
+    def labelled(self) -> bool:
+        """True when Recall@k can be counted for this question."""
+        return bool(self.gold_groups or self.gold_passage_ids)
 
 
 @dataclass

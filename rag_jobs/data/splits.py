@@ -82,3 +82,38 @@ def split_sizes(n: int, shares: tuple[float, float, float]) -> tuple[int, int, i
 
 def _rank(seed: int, ex_id: str) -> bytes:
     return hashlib.sha256(f"{seed}:{ex_id}".encode()).digest()
+
+
+def split_with_sources(
+    examples: Sequence[Example],
+    seed: int,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    *,
+    limit: int | None = None,
+    validation: Sequence[Example] | None = None,
+    test: Sequence[Example] | None = None,
+) -> tuple[Splits, dict]:
+    """Splits where validation and/or test may come from their own files: those splits are those questions (in
+    a seeded order), and the seeded split cuts only `examples`, by the fractions of the splits left (renormalised).
+    Questions of `examples` that also appear in a given split's file are left out of the cut (counted), so a
+    held-out question is never trained on. Returns the splits and what was done (for the manifest)."""
+    shares = validate_fractions(fractions)
+    given = {"validation": validation, "test": test}
+    held = {ex.id for part in given.values() if part is not None for ex in part}
+    if validation is not None and test is not None:
+        both = {ex.id for ex in validation} & {ex.id for ex in test}
+        if both:
+            raise DataError(one_line(f"question id {shown(min(both))} is in both the validation and the test "
+                                     "dataset"))
+    kept = [ex for ex in examples if ex.id not in held]
+    left = [0.0 if given.get(name) is not None else f for name, f in zip(("train", "validation", "test"), shares)]
+    if sum(left) <= 0:
+        raise ConfigError(f"fractions {shown(tuple(fractions))}: no share is left for the splits that come from "
+                          "--dataset")
+    left = [f / sum(left) for f in left]
+    cut = split_examples(kept, seed, left, limit=limit)
+    parts = {"train": cut.train, "validation": cut.validation, "test": cut.test}
+    for name, part in given.items():
+        if part is not None:
+            parts[name] = split_examples(part, seed, (0.0, 0.0, 1.0)).test  # all of them, in a seeded order
+    return Splits(**parts), {"dropped_held_out": len(examples) - len(kept), "fractions_used": left}

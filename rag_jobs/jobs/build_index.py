@@ -1,41 +1,38 @@
-"""`build-index`: load the dataset, split it, encode the corpus and write the FAISS index artifact (or, as
-`index-shard.<i>`, encode one slice of the corpus; rag_jobs.steps.index)."""
+"""`build-index`: encode the committed corpus and write the FAISS index artifact (or, as `index-shard.<i>`,
+encode one slice of the corpus; rag_jobs.steps.index). The index depends only on the corpus, the embedder and
+the index settings: the question splits are their own step."""
 
 from __future__ import annotations
 
 import sys
 
-from rag_jobs.data.splits import split_examples
 from rag_jobs.index import build_index
+from rag_jobs.index.faiss_index import check_corpus
 from rag_jobs.jobs.common import StepContext, run_step
-from rag_jobs.jobs.splits_io import SPLITS_FILE, write_splits
 from rag_jobs.models import load_embedder
 from rag_jobs.progress import Progress
-from rag_jobs.steps.index import encode_shard, load_corpus, merge_shards
+from rag_jobs.steps.index import encode_shard, merge_shards, open_corpus
 
 
 def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
-    ds, corpus = load_corpus(ctx)
+    corpus = open_corpus(ctx)
     if cfg.shard is not None:
         return encode_shard(ctx, corpus)
-    examples = sorted(ds.examples, key=lambda e: e.id)
-    splits = split_examples(examples, seed=cfg.data.seed, fractions=cfg.data.split, limit=cfg.data.limit)
-    write_splits(splits, ctx.out_dir / SPLITS_FILE)
-    ctx.log(f"dataset {ds.name}: {len(ds.examples)} questions, {len(corpus)} passages; "
-            f"splits train={len(splits.train)} validation={len(splits.validation)} test={len(splits.test)}")
+    passages = corpus.passages()
+    check_corpus(passages)
+    ctx.log(f"corpus: {len(passages)} passages ({corpus.meta.get('source') or ', '.join(corpus.meta.get('datasets', []))})")
     if cfg.shards > 1:
-        meta = merge_shards(ctx, corpus)
+        meta = merge_shards(ctx, passages)
     else:
         model = load_embedder(cfg.embedder, device=ctx.device)
-        progress = Progress(ctx.label, "encoded", len(corpus), unit="passages")
-        meta = build_index(corpus, model, ctx.out_dir, embedder_name=cfg.embedder, factory=cfg.index_factory,
-                           batch_size=cfg.batch_size, seed=cfg.data.seed, progress=progress,
+        progress = Progress(ctx.label, "encoded", len(passages), unit="passages")
+        meta = build_index(passages, model, ctx.out_dir, embedder_name=cfg.embedder, factory=cfg.index_factory,
+                           batch_size=cfg.batch_size, seed=cfg.seed, progress=progress,
                            search_params=cfg.search_params)
-    ctx.extra["dataset"] = {"name": ds.name, "has_context_labels": ds.has_context_labels, **ds.meta}
+    ctx.extra["corpus"] = {k: corpus.meta.get(k) for k in ("source", "datasets", "rows", "titles")}
     return {"passages": meta["size"], "dim": meta["dim"], "passages_per_s": meta["passages_per_s"],
-            "questions": len(splits.train) + len(splits.validation) + len(splits.test),
-            "has_context_labels": ds.has_context_labels, "shards": cfg.shards}
+            "shards": cfg.shards}
 
 
 def main(argv: list[str] | None = None) -> None:

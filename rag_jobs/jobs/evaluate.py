@@ -16,7 +16,7 @@ def body(ctx: StepContext) -> dict:
     cfg = ctx.cfg
     t0 = time.perf_counter()
     retriever, index_meta, examples = open_retriever(ctx)
-    rule = f1_rule_of(ctx.input_manifest("index"))
+    rule = f1_rule_of(ctx.input_manifest("splits"))
     embedder_name, adapter, used = resolve_models(ctx, index_meta["embedder"])
     ctx.log(f"evaluating {len(examples)} {cfg.split} questions; embedder={used['embedder']} "
             f"generator={used['generator']} adapter={used['adapter']}")

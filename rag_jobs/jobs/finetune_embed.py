@@ -16,6 +16,9 @@ def body(ctx: StepContext) -> dict:
     dist, retriever, train_ex, val_ex = start_training(ctx)
     model = load_embedder(retriever.meta["embedder"], device=ctx.device)
     pairs = training_pairs(retriever, model, train_ex, cfg.hard_negatives)
+    unlabelled = sum(1 for e in train_ex if not e.gold_passage_ids)
+    if unlabelled:
+        ctx.log(f"{unlabelled} of {len(train_ex)} training questions have no context label: left out of the loss")
     model.train()
     result = fit(ctx, dist, model, pairs, make_step_fn(model, cfg), [group("embedder", model, cfg.lr)],
                  full_batch=True)
@@ -25,7 +28,8 @@ def body(ctx: StepContext) -> dict:
     if cfg.validation.select_by == "em":
         generator = load_generator(cfg.generator, device=ctx.device, quantization=cfg.quantization)
     return {**train_stats(result, dist), **validate(ctx, retriever, val_ex, model, generator), "lr": cfg.lr,
-            "pairs": len(pairs), "hard_negatives": cfg.hard_negatives}
+            "pairs": len(pairs), "hard_negatives": cfg.hard_negatives,
+            "questions_unlabelled": unlabelled}
 
 
 def main(argv: list[str] | None = None) -> None:

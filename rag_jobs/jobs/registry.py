@@ -12,12 +12,14 @@ from typing import Any
 
 from rag_jobs.config import (
     BuildIndexConfig,
+    CorpusConfig,
     EvaluateConfig,
     FinetuneEmbedConfig,
     FinetuneGenConfig,
     JointConfig,
     ScorePoolConfig,
     SelectConfig,
+    SplitsConfig,
     _Frozen,
     parse_config,
 )
@@ -42,16 +44,20 @@ class StepKind:
 
 
 # Versions: 2 = the audit's fixes (training prompts as long as evaluation's; validation F1 by the dataset's
-# rule; cached MNRL replays its dropout; joint clips each model's gradient apart).
+# rule; cached MNRL replays its dropout; joint clips each model's gradient apart). build-index 2 = it reads the
+# committed corpus (the splits are their own step); training and evaluate 3 = the splits step's labels (recall
+# by gold title group, unlabelled questions out of the ranking loss) and answer-recall beside recall.
 STEP_KINDS: dict[str, StepKind] = {k.name: k for k in (
-    StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index"),
+    StepKind("corpus", CorpusConfig, "rag_jobs.jobs.corpus", None, "corpus"),
+    StepKind("splits", SplitsConfig, "rag_jobs.jobs.splits", None, "splits"),
+    StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index", version=2),
     StepKind("finetune-embed", FinetuneEmbedConfig, "rag_jobs.jobs.finetune_embed", "finetune-embed",
-             "finetune-embed", version=2),
+             "finetune-embed", version=3),
     StepKind("finetune-gen", FinetuneGenConfig, "rag_jobs.jobs.finetune_gen", "finetune-gen", "finetune-gen",
-             version=2),
-    StepKind("joint", JointConfig, "rag_jobs.jobs.joint", "joint", "joint", version=2),
-    StepKind("score-pool", ScorePoolConfig, "rag_jobs.jobs.score_pool", None, "score-pool", version=2),
-    StepKind("evaluate", EvaluateConfig, "rag_jobs.jobs.evaluate", "evaluate", "evaluate", version=2),
+             version=3),
+    StepKind("joint", JointConfig, "rag_jobs.jobs.joint", "joint", "joint", version=3),
+    StepKind("score-pool", ScorePoolConfig, "rag_jobs.jobs.score_pool", None, "score-pool", version=3),
+    StepKind("evaluate", EvaluateConfig, "rag_jobs.jobs.evaluate", "evaluate", "evaluate", version=3),
     StepKind("select", SelectConfig, "rag_jobs.jobs.select", None, "select"),
 )}
 

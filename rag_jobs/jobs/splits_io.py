@@ -1,4 +1,8 @@
-"""The question splits travel with the index artifact, so later steps never need the raw dataset path."""
+"""The question splits, committed by the splits step, so later steps never need the raw dataset path.
+
+A row: split, id, question, answers, gold_passage_ids (the ranking loss's positives) and, against an external
+corpus, gold_groups (one list of chunk ids per gold title: what Recall@k counts).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ def write_splits(splits: Splits, path: Path) -> None:
             for ex in getattr(splits, name):
                 row = {"split": name, "id": ex.id, "question": ex.question, "answers": list(ex.answers),
                        "gold_passage_ids": list(ex.gold_passage_ids)}
+                if ex.gold_groups:
+                    row["gold_groups"] = [list(g) for g in ex.gold_groups]
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
@@ -29,7 +35,8 @@ def read_splits(path: Path) -> Splits:
                 r = json.loads(line)
                 parts[r["split"]].append(
                     Example(id=r["id"], question=r["question"], answers=tuple(r["answers"]),
-                            gold_passage_ids=tuple(r["gold_passage_ids"]))
+                            gold_passage_ids=tuple(r["gold_passage_ids"]),
+                            gold_groups=tuple(tuple(g) for g in r.get("gold_groups", ())))
                 )
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise IntegrityError(f"{path}:{n}: malformed split record: {exc}") from exc

@@ -93,11 +93,12 @@ def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor
     dim = retriever.dim
     if n == 0:
         return {e.id: torch.zeros((0, dim)) for e in examples}
-    k = min(n + max((len(e.gold_passage_ids) for e in examples), default=0), len(retriever))
+    golds = {e.id: set(e.gold_passage_ids).union(*e.recall_groups) for e in examples}  # no gold title's chunk
+    k = min(n + max((len(g) for g in golds.values()), default=0), len(retriever))
     hits = retriever.search(encode_texts(model, [e.question for e in examples]), k)
     out = {}
     for e, ids in zip(examples, hits.ids):
-        gold = set(e.gold_passage_ids)
+        gold = golds[e.id]
         picked = [i for i in ids if i not in gold][:n]
         vecs = retriever.vectors_for(picked) if picked else np.zeros((0, dim), dtype=np.float32)
         out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs, dtype=np.float32))  # (<= n, D)
@@ -106,10 +107,12 @@ def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor
 
 def training_pairs(retriever, model, examples, hard: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(question, its gold passage's frozen vector (D,), its hard negatives (<= hard, D)) for every gold passage
-    in the index; DataError when the split has no context labels."""
+    (positive) in the index; questions without one are left out (the caller counts them). DataError when the
+    split has no context labels at all."""
     if not any(g in retriever for e in examples for g in e.gold_passage_ids):
         raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
                         "this dataset has none: use ft-gen, two-phase or a joint strategy")
+    examples = [e for e in examples if any(g in retriever for g in e.gold_passage_ids)]
     negatives = hard_negatives(retriever, model, examples, hard)
     return [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()), negatives[e.id])
             for e in examples for g in e.gold_passage_ids if g in retriever]

@@ -22,11 +22,11 @@ def open_retriever(ctx: StepContext):
         retriever = load_index(index_dir)
         index_meta = retriever.meta
     else:
-        index_dir = ctx.input_dir("index", files=[SPLITS_FILE, META_FILE])
+        index_dir = ctx.input_dir("index", files=[META_FILE])
         index_meta = json.loads((index_dir / META_FILE).read_text())
         retriever = ServiceRetriever(cfg.retriever, os.environ.get("RAG_JOBS_INDEX_TOKEN"))
         ctx.log(f"retrieving through the index service at {cfg.retriever}")
-    examples = getattr(read_splits(index_dir / SPLITS_FILE), cfg.split)
+    examples = getattr(read_splits(ctx.input_dir("splits") / SPLITS_FILE), cfg.split)
     return retriever, index_meta, examples[: cfg.limit] if cfg.limit else examples
 
 

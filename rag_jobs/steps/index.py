@@ -6,17 +6,16 @@ then merges the slices in corpus order into one index, so many GPUs (an Indexed 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 
 import numpy as np
 
-from rag_jobs.data import load_dataset
+from rag_jobs.corpus.shards import CorpusShards
 from rag_jobs.data.records import Passage
 from rag_jobs.errors import IntegrityError
 from rag_jobs.index import encode_texts
-from rag_jobs.index.faiss_index import check_corpus, write_index
+from rag_jobs.index.faiss_index import write_index
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.models import load_embedder
 from rag_jobs.progress import Progress
@@ -30,22 +29,15 @@ def shard_bounds(n: int, shards: int, i: int) -> tuple[int, int]:
     return n * i // shards, n * (i + 1) // shards
 
 
-def load_corpus(ctx: StepContext):
-    """The dataset and its corpus: passages truncated as configured, duplicate ids dropped, checked."""
-    cfg = ctx.cfg
-    ds = load_dataset(cfg.data.dataset)
-    corpus = ds.corpus
-    if cfg.data.max_passage_chars:
-        corpus = [dataclasses.replace(p, text=p.text[: cfg.data.max_passage_chars]) for p in corpus]
-    corpus = dedup(corpus)
-    check_corpus(corpus)
-    return ds, corpus
+def open_corpus(ctx: StepContext) -> CorpusShards:
+    """The committed corpus this index is built from (rows are read only where asked)."""
+    return CorpusShards(ctx.input_dir("corpus"))
 
 
-def encode_shard(ctx: StepContext, corpus: list[Passage]) -> dict:
+def encode_shard(ctx: StepContext, corpus: CorpusShards) -> dict:
     cfg = ctx.cfg
     lo, hi = shard_bounds(len(corpus), cfg.shards, cfg.shard)
-    part = corpus[lo:hi]
+    part = corpus.passages(lo, hi)
     ctx.log(f"shard {cfg.shard + 1}/{cfg.shards}: passages {lo}..{hi - 1} of {len(corpus)}")
     model = load_embedder(cfg.embedder, device=ctx.device)
     t0 = time.perf_counter()
@@ -76,15 +68,5 @@ def merge_shards(ctx: StepContext, corpus: list[Passage]) -> dict:
         encode_s += float(ctx.input_manifest(role).metrics.get("encode_s", 0.0))
     ctx.log(f"merging {cfg.shards} shards: {len(corpus)} passages")
     return write_index(corpus, np.concatenate(parts), ctx.out_dir, embedder_name=cfg.embedder,
-                       factory=cfg.index_factory, seed=cfg.data.seed, encode_s=encode_s,
+                       factory=cfg.index_factory, seed=cfg.seed, encode_s=encode_s,
                        search_params=cfg.search_params)
-
-
-def dedup(corpus: list[Passage]) -> list[Passage]:
-    seen: set[str] = set()
-    out = []
-    for p in corpus:
-        if p.id not in seen:
-            seen.add(p.id)
-            out.append(p)
-    return out

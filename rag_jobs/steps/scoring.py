@@ -35,16 +35,17 @@ def score_examples(
     """
     q_vecs = encode_texts(embedder, [e.question for e in examples])
     result = retriever.search(q_vecs, max(k, recall_k))
-    labelled = any(e.gold_passage_ids for e in examples)
-    recall_name = f"recall@{recall_k}" if labelled else f"answer_recall@{recall_k}"
+    labelled = any(e.labelled for e in examples)
+    answer_name = f"answer_recall@{recall_k}"
+    recall_name = f"recall@{recall_k}" if labelled else answer_name
     rows = []
     for ex, ids in zip(examples, result.ids):
-        if labelled:
-            rec = M.recall_at_k(ids, ex.gold_passage_ids, recall_k) if ex.gold_passage_ids else math.nan
-        else:
-            rec = M.answer_recall_at_k([p.content for p in retriever.passages(ids)], ex.answers, recall_k)
-        rows.append({"id": ex.id, "question": ex.question, "answers": list(ex.answers), "retrieved": ids[:k],
-                     recall_name: rec})
+        row = {"id": ex.id, "question": ex.question, "answers": list(ex.answers), "retrieved": ids[:k],
+               answer_name: M.answer_recall_at_k([p.content for p in retriever.passages(ids[:recall_k])], ex.answers,
+                                                 recall_k)}
+        if labelled:  # gold passages (or, over an external corpus, gold titles) found; NaN for an unlabelled one
+            row[recall_name] = M.group_recall_at_k(ids, ex.recall_groups, recall_k) if ex.labelled else math.nan
+        rows.append(row)
     if generator is not None:
         model, tok = generator
         known = known_answers or {}
@@ -70,17 +71,19 @@ def score_examples(
     return rows, summary
 
 
-def f1_rule_of(index_manifest) -> str:
-    """The F1 rule of the dataset an index was built from: hotpotqa for HotPotQA, else squad."""
-    dataset = (index_manifest.extra or {}).get("dataset") or {}
+def f1_rule_of(splits_manifest) -> str:
+    """The F1 rule of the dataset the questions come from: hotpotqa for HotPotQA, else squad."""
+    dataset = (splits_manifest.extra or {}).get("dataset") or {}
     return "hotpotqa" if dataset.get("format") == "hotpotqa" else "squad"
 
 
 def summarize(rows: list[dict], recall_name: str) -> dict:
-    """Means and bootstrap 95% intervals of EM, F1 and Recall@k over the rows."""
+    """Means and bootstrap 95% intervals of EM, F1, Recall@k (gold passages or titles found; answer-recall when
+    no question is labelled) and answer-recall@k over the rows; NaN rows (unlabelled questions) are left out."""
     out: dict = {"n": len(rows), "recall_metric": recall_name}
-    for key, short in (("em", "em"), ("f1", "f1"), (recall_name, "recall")):
-        values = [r[key] for r in rows if key in r]
+    answer_name = "answer_" + recall_name.removeprefix("answer_")
+    for key, short in (("em", "em"), ("f1", "f1"), (recall_name, "recall"), (answer_name, "answer_recall")):
+        values = [r[key] for r in rows if key in r and not (isinstance(r[key], float) and math.isnan(r[key]))]
         if not values:
             continue
         out[short] = M.mean(values)

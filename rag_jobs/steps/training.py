@@ -84,9 +84,8 @@ def main_rank_only(dist: DistInfo) -> None:
 
 def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example], list[Example]]:
     """The index, the training questions (train_limit applied) and the validation questions."""
-    index_dir = ctx.input_dir("index")
-    retriever = load_index(index_dir)
-    splits = read_splits(index_dir / SPLITS_FILE)
+    retriever = load_index(ctx.input_dir("index"))
+    splits = read_splits(ctx.input_dir("splits") / SPLITS_FILE)
     train = splits.train[: ctx.cfg.train_limit] if ctx.cfg.train_limit else splits.train
     val = getattr(splits, ctx.cfg.validation.split)
     if ctx.cfg.validation.limit:
@@ -119,7 +118,7 @@ def validate(ctx: StepContext, retriever, examples, embedder, generator, known_a
         rows, metrics = score_examples(retriever, examples, embedder, gen, k=ctx.cfg.k, recall_k=5,
                                     max_prompt_tokens=ctx.cfg.max_prompt_tokens, batch_size=v.batch_size,
                                     max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers,
-                                    f1_rule=f1_rule_of(ctx.input_manifest("index")))
+                                    f1_rule=f1_rule_of(ctx.input_manifest("splits")))
     ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
     recall_key = metrics["recall_metric"]
     with open(ctx.out_dir / VALIDATION_FILE, "w", encoding="utf-8") as f:  # per question: the selection's noise check

@@ -6,12 +6,14 @@ from typing import Any
 
 from rag_jobs.config import (
     BuildIndexConfig,
+    CorpusConfig,
     EvaluateConfig,
     FinetuneEmbedConfig,
     FinetuneGenConfig,
     JointConfig,
     ScorePoolConfig,
     SelectConfig,
+    SplitsConfig,
     _Frozen,
     parse_config,
 )
@@ -52,24 +54,54 @@ class _Builder:
             raise ConfigError(f"two different steps are both named {spec.name!r}")
         return spec.name
 
+    def corpus(self) -> str:
+        """The passages to index: --corpus, and/or the datasets' own passages (without --corpus, or with
+        --corpus-with-dataset-passages). Shared across runs by the content of a local source."""
+        d = self.s.data
+        source = d.corpus or ""
+        datasets: tuple[str, ...] = ()
+        if not source or d.corpus_with_dataset_passages:
+            datasets = tuple(x for x in (d.dataset, d.validation_dataset, d.test_dataset) if x)
+        cfg = parse_config(CorpusConfig, {"source": source, "source_digest": local_digest(source), "datasets": datasets,
+                                          "chunk_size": d.chunk_size, "chunk_overlap": d.chunk_overlap,
+                                          "max_passage_chars": d.max_passage_chars, "shard_rows": d.corpus_shard_rows},
+                           where="the corpus step")
+        return self.add(StepSpec("corpus", "corpus", _dump(cfg)))
+
+    def splits(self) -> str:
+        """The questions of each split with their labels; apart from the index, so one index serves them all."""
+        d = self.s.data
+        cfg = parse_config(SplitsConfig, {"dataset": d.dataset, "validation_dataset": d.validation_dataset,
+                                          "test_dataset": d.test_dataset, "limit": d.limit, "seed": d.seed,
+                                          "split": d.split,
+                                          "derive_labels": bool(d.corpus) and not d.corpus_with_dataset_passages},
+                           where="the splits step")
+        return self.add(StepSpec("splits", "splits", _dump(cfg), {"corpus": self.corpus()}))
+
+    def data(self) -> dict[str, str]:
+        """The inputs every step over questions takes: the index and the splits."""
+        return {"index": self.index(), "splits": self.splits()}
+
     def index(self) -> str:
         s = self.s
-        base = {"data": s.data.model_dump(), "embedder": s.embedder, "index_factory": s.index_factory,
+        base = {"embedder": s.embedder, "index_factory": s.index_factory, "seed": s.data.seed,
                 "device": s.device, "shards": s.index_shards, "search_params": s.index_search_params}
+        corpus = {"corpus": self.corpus()}
         inputs = {}
         if s.index_shards > 1:  # each shard encodes one slice of the corpus; build-index merges them
             for i in range(s.index_shards):
                 shard = parse_config(BuildIndexConfig, {**base, "shard": i})
                 inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index", _dump(shard),
-                                                             gpus=1))
+                                                             corpus, gpus=1))
         cfg = parse_config(BuildIndexConfig, base)
-        return self.add(StepSpec("build-index", "build-index", _dump(cfg), inputs, gpus=0 if inputs else 1))
+        return self.add(StepSpec("build-index", "build-index", _dump(cfg), {**corpus, **inputs},
+                                 gpus=0 if inputs else 1))
 
     def evaluate(self, name: str, label: str, **inputs: str) -> str:
         s = self.s
         cfg = parse_config(EvaluateConfig, {"generator": s.generator, "quantization": s.quantization,
                                             "device": s.device, **s.evaluate.values()}, where="the evaluate step")
-        return self.add(StepSpec(name, "evaluate", _dump(cfg), {"index": self.index(), **inputs}, gpus=1,
+        return self.add(StepSpec(name, "evaluate", _dump(cfg), {**self.data(), **inputs}, gpus=1,
                                  label=label))
 
     def _train_cfg(self, model: type[_Frozen], **values: Any) -> dict:
@@ -91,7 +123,7 @@ class _Builder:
         for i, lr in enumerate(lrs):
             name = f"{prefix}.{lr_tag(lr)}"
             self.add(StepSpec(name, kind, self._train_cfg(model, **{lr_field: lr}, **extra),
-                              {"index": self.index(), **inputs}, gpus=self.s.gpus))
+                              {**self.data(), **inputs}, gpus=self.s.gpus))
             children[f"child-{i:02d}"] = name
         cfg = parse_config(SelectConfig, {"select_by": self.s.select_by, "role": prefix})
         return self.add(StepSpec(select, "select", _dump(cfg), children, needs="any"))
@@ -117,7 +149,7 @@ class _Builder:
         if pool:
             cfg = self._train_cfg(ScorePoolConfig, pool=pool)
             # one process, on the kind of device the children use (a GPU's nf4 scores would not be the CPU's)
-            inputs["pool"] = self.add(StepSpec("phase2-pool", "score-pool", cfg, {"index": self.index(), **inputs},
+            inputs["pool"] = self.add(StepSpec("phase2-pool", "score-pool", cfg, {**self.data(), **inputs},
                                                gpus=min(1, self.s.gpus)))
         phase2 = self.grid("phase2-embed", "joint", JointConfig, "embed_lr", self.s.embed_grid(), "select-phase2",
                            inputs, train="embedder")
@@ -128,15 +160,19 @@ class _Builder:
         if from_two_phase:
             phase1, phase2 = self.two_phase()
             cfg = self._train_cfg(JointConfig, train="both", loss=loss, lrs_from_inputs=True)
-            inputs = {"index": self.index(), "lr-embedder": phase2, "lr-generator": phase1}
+            inputs = {**self.data(), "lr-embedder": phase2, "lr-generator": phase1}
         else:
             if self.s.embed_lr is None or self.s.gen_lr is None:
                 raise ConfigError(f"rag-{loss} needs both learning rates: --embed-lr and --gen-lr, or --from-run "
                                   "<a finished two-phase run> (as the paper takes them from two-phase)")
             cfg = self._train_cfg(JointConfig, train="both", loss=loss, embed_lr=self.s.embed_lr,
                                   gen_lr=self.s.gen_lr)
-            inputs = {"index": self.index()}
+            inputs = self.data()
         return self.add(StepSpec(name, "joint", cfg, inputs, gpus=self.s.gpus))
+
+
+def _corpus(b: _Builder, in_compare: bool = False) -> None:
+    b.corpus()
 
 
 def _index(b: _Builder, in_compare: bool = False) -> None:
@@ -173,6 +209,7 @@ def _rag(loss: str, label: str):
 
 
 STRATEGIES = {
+    "corpus": _corpus,  # only the corpus (`rag-jobs corpus pull`: a team commits a large corpus once)
     "index": _index,  # only the index (for the index service, or to share it with later runs)
     "baseline": _baseline,
     "ft-embed": _ft_embed,
@@ -184,6 +221,20 @@ STRATEGIES = {
 }
 COMPARE_ORDER = ["baseline", "ft-embed", "ft-gen", "independent", "two-phase", "rag-sequence", "rag-token"]
 ALL_STRATEGIES = [*STRATEGIES, "compare"]
+
+
+def local_digest(source: str) -> str | None:
+    """The content hash of a corpus source whose files are here; None for a hub dataset or for files only the
+    cluster's pods see (the step is then keyed by the spec)."""
+    if not source:
+        return None
+    from rag_jobs.corpus.sources import parse_corpus_spec, source_digest
+    from pathlib import Path
+
+    spec = parse_corpus_spec(source)
+    if spec.kind == "hf" or not Path(spec.arg).expanduser().exists():
+        return None
+    return source_digest(source)
 
 
 def build_graph(strategy: str, settings: RunSettings, run_id: str | None = None) -> Graph:

@@ -81,8 +81,9 @@ class Graph:
 
         s = self.step(name)
         kind = STEP_KINDS.get(s.kind)
+        view = getattr(kind.config, "hash_view", None) if kind else None  # e.g. a corpus by content, not path
         return canonical_hash(
-            {"kind": s.kind, "version": kind.version if kind else 0, "config": s.config,
+            {"kind": s.kind, "version": kind.version if kind else 0, "config": view(s.config) if view else s.config,
              "inputs": {r: self.step_hash(d) for r, d in sorted(s.inputs.items())}}
         )
 

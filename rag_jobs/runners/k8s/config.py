@@ -29,6 +29,9 @@ class StepResources(BaseModel):
 
 
 DEFAULT_RESOURCES: dict[str, StepResources] = {
+    # the corpus step holds the ids it has seen (duplicates are refused): ~3 GiB at 29.9M MedRAG rows
+    "corpus": StepResources(cpu="4", memory="32Gi"),
+    "splits": StepResources(cpu="2", memory="8Gi"),
     "build-index": StepResources(cpu="4", memory="16Gi"),
     "finetune-embed": StepResources(cpu="8", memory="32Gi"),
     "finetune-gen": StepResources(cpu="8", memory="48Gi"),

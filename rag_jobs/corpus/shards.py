@@ -1,0 +1,145 @@
+"""The committed corpus: Arrow IPC files of a fixed row count (`passages-00000.arrow`, ...) and `corpus.json`.
+
+Arrow IPC (not Parquet) because it memory-maps with random row access: an index shard reads only the rows of
+its slice, and the paper-scale passage store can reference these files instead of copying their text.
+Columns: id, title, text (strings). `corpus.json` lists the files with their row counts, so a reader knows
+which files hold rows [lo, hi) without opening the others.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rag_jobs.data.records import Passage
+from rag_jobs.errors import IntegrityError
+
+CORPUS_META = "corpus.json"
+CORPUS_FORMAT = 1
+_BATCH_ROWS = 8192
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string())])
+
+
+class ShardWriter:
+    """Writes passages, in order, into files of `shard_rows` rows each (record batches of up to 8,192 rows)."""
+
+    def __init__(self, out_dir: Path, shard_rows: int):
+        self.out_dir, self.shard_rows = Path(out_dir), shard_rows
+        self.files: list[dict] = []
+        self._writer = None
+        self._rows_in_file = 0
+        self._batch: dict[str, list[str]] = {"id": [], "title": [], "text": []}
+
+    def add(self, p: Passage) -> None:
+        b = self._batch
+        b["id"].append(p.id)
+        b["title"].append(p.title)
+        b["text"].append(p.text)
+        if len(b["id"]) >= _BATCH_ROWS or self._rows_in_file + len(b["id"]) >= self.shard_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        if not self._batch["id"]:
+            return
+        if self._writer is None:
+            name = f"passages-{len(self.files):05d}.arrow"
+            self._writer = ipc.new_file(str(self.out_dir / name), _schema())
+            self.files.append({"file": name, "rows": 0})
+        rows = len(self._batch["id"])
+        self._writer.write_batch(pa.record_batch(self._batch, schema=_schema()))
+        self._batch = {"id": [], "title": [], "text": []}
+        self._rows_in_file += rows
+        self.files[-1]["rows"] += rows
+        if self._rows_in_file >= self.shard_rows:
+            self._writer.close()
+            self._writer, self._rows_in_file = None, 0
+
+    def close(self, **meta) -> dict:
+        """Write the last batch and `corpus.json` (with `meta`); the description written."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        desc = {"format": CORPUS_FORMAT, "rows": sum(f["rows"] for f in self.files), "shard_rows": self.shard_rows,
+                "files": self.files, **meta}
+        (self.out_dir / CORPUS_META).write_text(json.dumps(desc, indent=2), encoding="utf-8")
+        return desc
+
+
+class CorpusShards:
+    """Read access to a committed corpus folder; files are memory-mapped, rows read only where asked."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        try:
+            self.meta = json.loads((self.folder / CORPUS_META).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise IntegrityError(f"{self.folder}: not a committed corpus ({CORPUS_META}: {e})") from e
+        self.files = self.meta["files"]
+        self.starts = []
+        n = 0
+        for f in self.files:
+            self.starts.append(n)
+            n += f["rows"]
+        self.rows = n
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def _table(self, i: int):
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        path = self.folder / self.files[i]["file"]
+        table = ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        if table.num_rows != self.files[i]["rows"]:
+            raise IntegrityError(f"{path}: {table.num_rows} rows, {CORPUS_META} says {self.files[i]['rows']}")
+        return table
+
+    def passages(self, lo: int = 0, hi: int | None = None) -> list[Passage]:
+        """Rows [lo, hi) as passages, reading only the files that hold them."""
+        hi = self.rows if hi is None else min(hi, self.rows)
+        out: list[Passage] = []
+        for i, start in enumerate(self.starts):
+            end = start + self.files[i]["rows"]
+            if end <= lo or start >= hi:
+                continue
+            part = self._table(i).slice(max(lo - start, 0), min(hi, end) - max(lo, start))
+            out.extend(Passage(*row) for row in zip(*(part.column(c).to_pylist() for c in ("id", "title", "text"))))
+        return out
+
+    def with_titles(self, titles: Iterable[str]) -> Iterator[Passage]:
+        """The passages whose (NFKC, white-space collapsed) title is one of `titles`, read column-wise: the title
+        column of every file is scanned and only matching rows' text is read."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = {norm_title(t) for t in titles}
+        variants = pa.array(sorted({v for t in titles for v in _title_variants(t)}), pa.string())
+        for i in range(len(self.files)):
+            table = self._table(i)
+            mask = pc.is_in(table.column("title"), value_set=variants)
+            part = table.filter(mask)
+            for pid, title, text in zip(*(part.column(c).to_pylist() for c in ("id", "title", "text"))):
+                if norm_title(title) in wanted:
+                    yield Passage(pid, title, text)
+
+
+def norm_title(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", title).split())
+
+
+def _title_variants(title: str) -> set[str]:
+    out = {title, title.strip(), norm_title(title)}
+    out |= {unicodedata.normalize(form, t) for t in list(out) for form in ("NFC", "NFD", "NFKC")}
+    return out
