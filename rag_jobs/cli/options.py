@@ -65,10 +65,9 @@ def lrs_from_run(run: str) -> tuple[float, float]:
 
 def check_settings(settings: RunSettings) -> None:
     """Fail fast, before anything is written, on a missing data file or an unknown model name."""
+    from rag_jobs.corpus import check_corpus_spec
     from rag_jobs.data import check_dataset_spec
     from rag_jobs.models import check_model_name
-
-    from rag_jobs.corpus import check_corpus_spec
 
     check_dataset_spec(settings.data.dataset)
     for spec in (settings.data.validation_dataset, settings.data.test_dataset):

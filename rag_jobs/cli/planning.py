@@ -13,8 +13,28 @@ from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.strategies import RunSettings
 
 
+def corpus_size(spec: str, store: str) -> dict:
+    """The committed corpus of `spec` in `store` (found by its step hash: `rag-jobs corpus pull` made it): its
+    manifest's counts, read without loading a passage."""
+    from rag_jobs.artifacts import open_store
+    from rag_jobs.artifacts.step_index import find_step
+    from rag_jobs.cli.common import store_uri_of
+    from rag_jobs.cli.options import load_settings
+    from rag_jobs.corpus import check_corpus_spec
+    from rag_jobs.strategies import build_graph
+
+    check_corpus_spec(spec)
+    graph = build_graph("corpus", load_settings(None, {"corpus": spec}, command="run"))
+    m = find_step(open_store(store_uri_of(store)), graph.step_hash("corpus"))
+    if m is None:
+        raise ConfigError(f"--corpus {spec}: not committed in {store}; run `rag-jobs corpus pull {spec} --store "
+                          f"{store}` first, or give --passages N")
+    return m.metrics
+
+
 def _workload(dataset: Optional[str], settings_k: int, *, train_questions: Optional[int], passages: Optional[int],
-              context_labels: str, known_lrs: bool, grid: int, pool: int, split: tuple[float, float, float]):
+              context_labels: str, known_lrs: bool, grid: int, pool: int, split: tuple[float, float, float],
+              corpus: Optional[dict] = None):
     """The planner's workload from a dataset (counted, token lengths approximated) and the overriding flags."""
     from rag_jobs.data import check_dataset_spec, load_dataset
     from rag_jobs.planning import Workload
@@ -43,6 +63,9 @@ def _workload(dataset: Optional[str], settings_k: int, *, train_questions: Optio
     if train_questions is not None:
         total = train_questions / split[0]
         stats.update(train=train_questions, validation=int(total * split[1]), test=int(total * split[2]))
+    if corpus is not None:  # about 4 characters per subword token in English
+        stats["passages"] = int(corpus["rows"])
+        tokens["passage_tokens"] = float(corpus["mean_chars"]) / 4.0
     if passages is not None:
         stats["passages"] = passages
     if stats["train"] <= 0 or stats["passages"] <= 0:
@@ -66,6 +89,10 @@ def _gpus(spec: str) -> tuple[int, str]:
 @app.command()
 def plan(
     dataset: Optional[str] = typer.Option(None, help=DataConfig.model_fields["dataset"].description),
+    corpus: Optional[str] = typer.Option(None, help="size the corpus from its committed manifest in --store "
+                                         "(rows, mean length) without loading it: " +
+                                         str(DataConfig.model_fields["corpus"].description)),
+    store: str = typer.Option(".rag-jobs/store", help="the store holding the committed corpus of --corpus"),
     context_labels: str = typer.Option("auto", help="yes | no | auto (from the dataset)"),
     known_lrs: bool = typer.Option(False, "--known-lrs", help="the learning rates are known (no grid needed)"),
     gpus: str = typer.Option("1", help="devices the run gets, e.g. 8xA10 (wall hours = device-hours / count)"),
@@ -93,7 +120,7 @@ def plan(
         work = _workload(dataset, k, train_questions=train_questions, passages=passages,
                          context_labels=context_labels, known_lrs=known_lrs, grid=grid,
                          pool=pool if pool is not None else 2 * k,
-                         split=RunSettings().data.split)
+                         split=RunSettings().data.split, corpus=corpus_size(corpus, store) if corpus else None)
         if measure:
             from rag_jobs.models import check_model_name
 

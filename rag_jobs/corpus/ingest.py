@@ -54,7 +54,8 @@ def ingest(out_dir: Path, *, source: str, datasets: tuple[str, ...], chunk_size:
         raise DataError(f"{', '.join(datasets)}: no passages to index; give the corpus to retrieve from with "
                         "--corpus SPEC (e.g. medrag:DIR or jsonl:FILE)")
     desc = writer.close(source=source, datasets=list(datasets), titles=len(titles),
-                        dropped_empty=counts["dropped_empty"], dataset_duplicates_merged=counts["dataset_duplicates_merged"],
+                        dropped_empty=counts["dropped_empty"],
+                        dataset_duplicates_merged=counts["dataset_duplicates_merged"],
                         truncated=counts["truncated"], text_bytes=counts["text_bytes"],
                         mean_chars=counts["text_chars"] / counts["rows"])
     return {**{k: v for k, v in desc.items() if k not in ("files", "format")}, "shards": len(desc["files"]),

@@ -119,27 +119,20 @@ class CorpusShards:
         return out
 
     def with_titles(self, titles: Iterable[str]) -> Iterator[Passage]:
-        """The passages whose (NFKC, white-space collapsed) title is one of `titles`, read column-wise: the title
-        column of every file is scanned and only matching rows' text is read."""
+        """The passages whose title, NFKC- and white-space normalised, is one of `titles` (normalised alike): the
+        title column of each file is normalised and matched in Arrow, and only the matching rows are read."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        wanted = {norm_title(t) for t in titles}
-        variants = pa.array(sorted({v for t in titles for v in _title_variants(t)}), pa.string())
+        wanted = pa.array(sorted({norm_title(t) for t in titles}), pa.string())
         for i in range(len(self.files)):
             table = self._table(i)
-            mask = pc.is_in(table.column("title"), value_set=variants)
-            part = table.filter(mask)
+            normed = pc.utf8_normalize(table.column("title"), form="NFKC")
+            normed = pc.utf8_trim_whitespace(pc.replace_substring_regex(normed, pattern=r"\s+", replacement=" "))
+            part = table.filter(pc.is_in(normed, value_set=wanted))
             for pid, title, text in zip(*(part.column(c).to_pylist() for c in ("id", "title", "text"))):
-                if norm_title(title) in wanted:
-                    yield Passage(pid, title, text)
+                yield Passage(pid, title, text)
 
 
 def norm_title(title: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", title).split())
-
-
-def _title_variants(title: str) -> set[str]:
-    out = {title, title.strip(), norm_title(title)}
-    out |= {unicodedata.normalize(form, t) for t in list(out) for form in ("NFC", "NFD", "NFKC")}
-    return out

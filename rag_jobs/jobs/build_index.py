@@ -21,7 +21,8 @@ def body(ctx: StepContext) -> dict:
         return encode_shard(ctx, corpus)
     passages = corpus.passages()
     check_corpus(passages)
-    ctx.log(f"corpus: {len(passages)} passages ({corpus.meta.get('source') or ', '.join(corpus.meta.get('datasets', []))})")
+    origin = corpus.meta.get("source") or ", ".join(corpus.meta.get("datasets", []))
+    ctx.log(f"corpus: {len(passages)} passages ({origin})")
     if cfg.shards > 1:
         meta = merge_shards(ctx, passages)
     else:

@@ -228,8 +228,9 @@ def local_digest(source: str) -> str | None:
     cluster's pods see (the step is then keyed by the spec)."""
     if not source:
         return None
-    from rag_jobs.corpus.sources import parse_corpus_spec, source_digest
     from pathlib import Path
+
+    from rag_jobs.corpus.sources import parse_corpus_spec, source_digest
 
     spec = parse_corpus_spec(source)
     if spec.kind == "hf" or not Path(spec.arg).expanduser().exists():

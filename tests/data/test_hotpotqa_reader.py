@@ -62,10 +62,15 @@ HF_Q3 = {
     },
 }
 
+# The supporting titles and sentences are kept: the labels against an external corpus are derived from them.
 EXPECTED_EXAMPLES = [
-    Example("q1", "Which is older, Alpha or Beta?", ("Alpha",), (ALPHA.id, BETA.id)),
-    Example("q2", "When was Beta built?", ("1950",), (BETA.id,)),
-    Example("q3", "Where does the Delta end?", ("the sea",), (DELTA.id, ALPHA.id)),
+    Example("q1", "Which is older, Alpha or Beta?", ("Alpha",), (ALPHA.id, BETA.id), gold_titles=("Alpha", "Beta"),
+            support=(("Alpha", "Alpha was built in 1900."), ("Beta", "Beta was built in 1950."),
+                     ("Alpha", "It is old."))),
+    Example("q2", "When was Beta built?", ("1950",), (BETA.id,), gold_titles=("Beta",),
+            support=(("Beta", "Beta was built in 1950."),)),
+    Example("q3", "Where does the Delta end?", ("the sea",), (DELTA.id, ALPHA.id), gold_titles=("Delta", "Alpha"),
+            support=(("Delta", "Delta is a river"), ("Alpha", "Alpha was built in 1900."))),
 ]
 EXPECTED_CORPUS = [GAMMA_1, ALPHA, BETA, GAMMA_2, DELTA]
 

@@ -39,10 +39,12 @@ def test_reads_passages_and_supporting_gold(jsonl_file) -> None:
     bo_lind = p({"title": "Bo Lind", "text": "Bo Lind is a made-up technician."})
     assert ds.examples == [
         Example(
-            "0", "What is Ada Rankin's occupation?", ("engineer", "engineers"), (p(RANKIN).id, p(ENGINEER).id)
+            "0", "What is Ada Rankin's occupation?", ("engineer", "engineers"), (p(RANKIN).id, p(ENGINEER).id),
+            gold_titles=("Ada Rankin", "Engineer"),
         ),
-        # No is_supporting flag on Bo Lind: not gold.
-        Example("1", "What is Bo Lind's occupation?", ("engineer", "technician"), (p(ENGINEER).id,)),
+        # No is_supporting flag on Bo Lind: not gold (nor its title, while a supporting passage has one).
+        Example("1", "What is Bo Lind's occupation?", ("engineer", "technician"), (p(ENGINEER).id,),
+                gold_titles=("Engineer",)),
     ]
     assert ds.corpus == [p(RANKIN), p(ENGINEER), p(NOISE), bo_lind]
     assert ds.has_context_labels is True
@@ -53,7 +55,15 @@ def test_reads_passages_and_supporting_gold(jsonl_file) -> None:
 def test_paragraphs_and_answers_are_accepted_names(jsonl_file) -> None:
     row = {"id": "x", "question": "Q?", "answers": ["a"], "paragraphs": [RANKIN]}
     ds = read_popqa(jsonl_file([row]))
-    assert ds.examples == [Example("x", "Q?", ("a",), (p(RANKIN).id,))]
+    assert ds.examples == [Example("x", "Q?", ("a",), (p(RANKIN).id,), gold_titles=("Ada Rankin",))]
+
+
+def test_the_subject_page_is_the_gold_title(jsonl_file) -> None:
+    rows = [{"id": 1, "question": "Q?", "possible_answers": ["a"], "s_wiki_title": "Henry Feilden (politician)",
+             "passages": [RANKIN]},
+            {"id": 2, "question": "Q?", "possible_answers": ["a"], "passages": [NOISE]}]
+    ds = read_popqa(jsonl_file(rows))
+    assert [e.gold_titles for e in ds.examples] == [("Henry Feilden (politician)",), ("Noise",)]
 
 
 def test_without_passages_gives_an_empty_corpus(jsonl_file) -> None:
