@@ -45,6 +45,7 @@ def test_baseline_end_to_end_and_rerun_reuses(tmp_path, tiny_embedder, tiny_gene
     # Another run (more test questions) shares the index: same config and inputs, computed once.
     third = rag_jobs(*[a if a != "6" else "7" for a in args], cwd=tmp_path)
     assert third.returncode == 0, third.stderr
+    assert f"reuse corpus from run {runs[0].name}" in third.stdout
     assert f"reuse build-index from run {runs[0].name}" in third.stdout
     assert "[build-index] start" not in third.stdout and "[evaluate] start" in third.stdout
 
@@ -75,7 +76,7 @@ def test_malformed_record_fails_the_step_with_exit_2(tmp_path, tiny_embedder, ti
     res = rag_jobs("run", "baseline", "--dataset", f"hotpotqa:{bad}", "--store", str(store), "--embedder",
                    tiny_embedder, "--generator", tiny_generator, cwd=tmp_path, timeout=300)
     assert res.returncode == 2, res.stdout + res.stderr
-    assert "bad.jsonl" in res.stderr and "build-index" in res.stderr
+    assert "bad.jsonl" in res.stderr and "step corpus failed" in res.stderr
     assert not list(store.rglob("_MANIFEST.json"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -24,7 +25,7 @@ def test_chunks_equal_langchains_with_white_space_collapsed():
 
 def test_consecutive_chunks_overlap():
     ours = chunk_document(make_splitter(300, 100), "d", "T", "alpha beta gamma delta " * 60)
-    assert all(a.text[-20:].split()[-1] in b.text[:150] for a, b in zip(ours, ours[1:]))
+    assert all(a.text[-20:].split()[-1] in b.text[:150] for a, b in itertools.pairwise(ours))
 
 
 def test_overlap_must_be_smaller_than_size():

@@ -23,7 +23,8 @@ def _read(spec, size=1000, overlap=200):
 
 
 def test_medrag_folder_of_many_files_is_read_in_sorted_order(tmp_path):
-    _write_jsonl(tmp_path / "chunk" / "wiki_b.jsonl", [{"id": "B_0", "title": "B", "content": "bee", "contents": "B. bee"}])
+    _write_jsonl(tmp_path / "chunk" / "wiki_b.jsonl",
+                 [{"id": "B_0", "title": "B", "content": "bee", "contents": "B. bee"}])
     _write_jsonl(tmp_path / "chunk" / "wiki_a.jsonl", [{"id": "A_0", "title": "A", "content": "ay"},
                                                        {"id": "A_1", "title": "A", "content": "ay two"}])
     got = _read(f"medrag:{tmp_path}")
@@ -68,7 +69,7 @@ def test_docs_are_chunked_with_ids_per_document(tmp_path):
 
 
 def test_bad_row_names_file_and_line(tmp_path):
-    f = _write_jsonl(tmp_path / "chunk" / "w.jsonl", [{"id": "a", "title": "T", "content": "x"}, {"title": "T"}])
+    _write_jsonl(tmp_path / "chunk" / "w.jsonl", [{"id": "a", "title": "T", "content": "x"}, {"title": "T"}])
     with pytest.raises(DataError, match=r"w.jsonl:2: missing field 'id'"):
         _read(f"medrag:{tmp_path}")
     (tmp_path / "chunk" / "w.jsonl").write_text('{"id": "a", "content": 3}\n')
@@ -90,7 +91,7 @@ def test_bad_specs(spec, message):
 def test_missing_path_and_empty_folder(tmp_path):
     with pytest.raises(DataError, match="no such file or directory"):
         check_corpus_spec(f"jsonl:{tmp_path / 'nope'}")
-    with pytest.raises(DataError, match="holds no .jsonl files"):
+    with pytest.raises(DataError, match=r"holds no \.jsonl files"):
         check_corpus_spec(f"medrag:{tmp_path}")
 
 
