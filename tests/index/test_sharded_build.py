@@ -70,8 +70,14 @@ def test_shards_render_as_one_indexed_job_feeding_the_merge():
     units = {u.name: u for u in plan_units(graph)}
     assert units["index-shard"].steps == tuple(f"index-shard.{i:03d}" for i in range(4))
     assert units["index-shard"].select == "build-index"
-    assert graph.step("build-index").inputs == {f"shard-{i:03d}": f"index-shard.{i:03d}" for i in range(4)}
-    assert [u.name for u in plan_units(graph)][:2] == ["index-shard", "build-index"]
+    assert units["index-shard"].gpus == 1 and units["build-index"].gpus == 0  # the shards encode, the merge copies
+    for i in range(4):  # each shard reads the corpus itself
+        assert graph.step(f"index-shard.{i:03d}").inputs == {"corpus": "corpus"}
+    # the merge reads the corpus too, which is an input of it, not one of the Indexed Job's children
+    assert graph.step("build-index").inputs == {"corpus": "corpus",
+                                                **{f"shard-{i:03d}": f"index-shard.{i:03d}" for i in range(4)}}
+    order = [u.name for u in plan_units(graph)]
+    assert order == ["corpus", "index-shard", "splits", "build-index", "evaluate"]
 
 
 def test_an_unsharded_index_keeps_its_config_hash():

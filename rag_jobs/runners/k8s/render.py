@@ -78,9 +78,15 @@ def job_name(run_id: str, unit: str, *, indexed: bool = False) -> str:
     return dns_name(f"{run_id}-{unit}", MAX_INDEXED_NAME if indexed else MAX_NAME)
 
 
+# Inputs of a fan-in step that are not its children: the merge of the index shards also reads the corpus, which
+# every shard (and the splits) read too.
+SHARED_INPUTS = {"build-index": frozenset({"corpus"})}
+
+
 def _grid_children(graph: Graph, select: StepSpec, used_by: dict[str, set[str]]) -> list[StepSpec] | None:
-    """The children of a select step if they can be one Indexed Job, else None."""
-    children = [graph.step(name) for _role, name in sorted(select.inputs.items())]
+    """The children of a fan-in step if they can be one Indexed Job, else None."""
+    shared = SHARED_INPUTS.get(select.kind, frozenset())
+    children = [graph.step(name) for role, name in sorted(select.inputs.items()) if role not in shared]
     if len(children) < 2:
         return None
     first = children[0]
@@ -97,7 +103,7 @@ def plan_units(graph: Graph) -> list[Unit]:
             used_by[d].add(s.name)
     names = {s.name for s in graph.steps}
     grid_of: dict[str, Unit] = {}
-    fan_ins = (s for s in graph.steps if s.kind == "select" or (s.kind == "build-index" and s.inputs))
+    fan_ins = (s for s in graph.steps if s.kind in ("select", "build-index"))
     for select in fan_ins:
         children = _grid_children(graph, select, used_by)
         if children is None:

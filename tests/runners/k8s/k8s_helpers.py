@@ -16,6 +16,10 @@ MANIFESTS = REPO / "manifests"
 STORE = "s3://rag-jobs-test/store"
 REGENERATE = os.environ.get("REGENERATE_GOLDEN") == "1"
 
+# The steps every run graph begins with, in the order a driver creates their Jobs: the corpus, then the index and
+# the question splits (both read only the corpus; every step over questions reads the index and the splits).
+DATA_STEPS = ("corpus", "build-index", "splits")
+
 # name -> (strategy, settings): fixed run ids keep the goldens independent of step-config defaults.
 GOLDEN_GRAPHS = {
     "baseline": ("baseline", {}),

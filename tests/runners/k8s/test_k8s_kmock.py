@@ -27,7 +27,7 @@ from typing import Any
 import kmock
 import pytest
 import yaml
-from k8s_helpers import HERE
+from k8s_helpers import DATA_STEPS, HERE
 from kubernetes import client as k8s_client
 from kubernetes.config import kube_config
 from typer.testing import CliRunner
@@ -206,27 +206,44 @@ def test_jobs_are_created_in_dependency_order(emulator, store, cluster, tmp_path
     graph = _graph("baseline", store)
     api = _api()
     state = reconcile(graph, store, api, cluster)
-    assert emulator.step_labels() == ["build-index"]
-    assert state.created == [_name(graph, "build-index")] and state.waiting == ["evaluate"]
-    job = emulator.live()[_name(graph, "build-index")]
+    assert emulator.step_labels() == ["corpus"]
+    assert state.created == [_name(graph, "corpus")] and state.waiting == ["build-index", "splits", "evaluate"]
+    job = emulator.live()[_name(graph, "corpus")]
     assert job["kind"] == "Job" and job["metadata"]["labels"]["rag-jobs.io/run"] == graph.run_id
-    _commit(store, graph, "build-index", tmp_path)  # the entrypoint commits, then its Job completes
+    _commit(store, graph, "corpus", tmp_path)  # the entrypoint commits, then its Job completes
+    emulator.set_condition(_name(graph, "corpus"), "Complete")
+    assert reconcile(graph, store, api, cluster).created == [_name(graph, "build-index"), _name(graph, "splits")]
+    assert emulator.step_labels() == ["corpus", "build-index", "splits"]
+    _commit(store, graph, "build-index", tmp_path)
     emulator.set_condition(_name(graph, "build-index"), "Complete")
+    assert reconcile(graph, store, api, cluster).created == []  # evaluate needs the splits too
+    _commit(store, graph, "splits", tmp_path)
+    emulator.set_condition(_name(graph, "splits"), "Complete")
     assert reconcile(graph, store, api, cluster).created == [_name(graph, "evaluate")]
-    assert emulator.step_labels() == ["build-index", "evaluate"]
+    assert emulator.step_labels() == [*DATA_STEPS, "evaluate"]
     _commit(store, graph, "evaluate", tmp_path)
     assert reconcile(graph, store, api, cluster).complete
-    assert emulator.posted() == [_name(graph, "build-index"), _name(graph, "evaluate")]
+    assert emulator.posted() == [_name(graph, s) for s in (*DATA_STEPS, "evaluate")]
 
 
-def test_evaluate_waits_while_build_index_runs(emulator, store, cluster):
+def test_evaluate_waits_while_build_index_runs(emulator, store, cluster, tmp_path):
     graph = _graph("baseline", store)
     api = _api()
     reconcile(graph, store, api, cluster)
     for _ in range(3):
         state = reconcile(graph, store, api, cluster)
+        assert state.created == [] and state.running == ["corpus"]
+        assert state.waiting == ["build-index", "splits", "evaluate"]
+    assert emulator.step_labels() == ["corpus"] and len(emulator.posted()) == 1
+    _commit(store, graph, "corpus", tmp_path)
+    emulator.set_condition(_name(graph, "corpus"), "Complete")
+    reconcile(graph, store, api, cluster)
+    _commit(store, graph, "splits", tmp_path)  # the splits are done; the index is not
+    emulator.set_condition(_name(graph, "splits"), "Complete")
+    for _ in range(3):
+        state = reconcile(graph, store, api, cluster)
         assert state.created == [] and state.running == ["build-index"] and state.waiting == ["evaluate"]
-    assert emulator.step_labels() == ["build-index"] and len(emulator.posted()) == 1
+    assert emulator.step_labels() == list(DATA_STEPS) and len(emulator.posted()) == 3
 
 
 def test_drive_runs_a_two_phase_graph_in_order_through_the_emulator(emulator, store, cluster, tmp_path):
@@ -249,7 +266,7 @@ def test_drive_runs_a_two_phase_graph_in_order_through_the_emulator(emulator, st
         committed_before = {s.name for s in graph.steps if is_committed(store, StepRef(graph.run_id, s.name))}
 
     assert drive(graph, store, _api(), cluster, sleep=cluster_runs_jobs, max_passes=20) == 0
-    expected = ["build-index", "phase1-gen", "select-phase1", "phase2-pool", "phase2-embed", "select-phase2",
+    expected = [*DATA_STEPS, "phase1-gen", "select-phase1", "phase2-pool", "phase2-embed", "select-phase2",
                 "evaluate-two-phase"]
     assert emulator.step_labels() == expected
     assert emulator.posted() == [_name(graph, label) for label in expected]  # each created once, in this order
@@ -260,8 +277,8 @@ def test_drive_rides_out_a_transient_api_fault(emulator, store, cluster):
     emulator.list_faults = [503]
     passes = []
     code = drive(graph, store, _api(), cluster, sleep=passes.append, max_passes=2)
-    assert code == 1 and len(passes) == 2  # pass 1: 503 (retry), pass 2: creates build-index, still running
-    assert emulator.step_labels() == ["build-index"]
+    assert code == 1 and len(passes) == 2  # pass 1: 503 (retry), pass 2: creates corpus, still running
+    assert emulator.step_labels() == ["corpus"]
 
 
 # --- 2. a failed step stops the graph ----------------------------------------------------------------------
@@ -269,7 +286,9 @@ def test_drive_rides_out_a_transient_api_fault(emulator, store, cluster):
 
 def test_a_failed_job_fails_the_run_and_nothing_more_is_created(emulator, store, cluster, tmp_path):
     graph = _graph("baseline", store)
+    _commit(store, graph, "corpus", tmp_path)
     reconcile(graph, store, _api(), cluster)
+    assert emulator.step_labels() == ["build-index", "splits"]
     emulator.set_condition(_name(graph, "build-index"), "Failed", "BackoffLimitExceeded",
                            "Job has reached the specified backoff limit")
     state = reconcile(graph, store, _api(), cluster)
@@ -277,8 +296,10 @@ def test_a_failed_job_fails_the_run_and_nothing_more_is_created(emulator, store,
     record = json.loads(store.get_bytes(failed_key(RunRef(graph.run_id))))
     assert record["reason"] == state.failed
     _commit(store, graph, "build-index", tmp_path)  # even if its output shows up later: the run is over
+    _commit(store, graph, "splits", tmp_path)
     assert drive(graph, store, _api(), cluster, sleep=lambda s: None, max_passes=3) == EXIT_BAD_INPUT
-    assert emulator.step_labels() == ["build-index"] and emulator.posted() == [_name(graph, "build-index")]
+    assert emulator.step_labels() == ["build-index", "splits"]
+    assert emulator.posted() == [_name(graph, "build-index"), _name(graph, "splits")]
 
 
 # --- 3. a restarted driver duplicates nothing ---------------------------------------------------------------
@@ -287,19 +308,24 @@ def test_a_failed_job_fails_the_run_and_nothing_more_is_created(emulator, store,
 def test_a_restarted_driver_creates_no_duplicate_job(emulator, store, cluster, tmp_path):
     graph = _graph("baseline", store)
     reconcile(graph, store, _api(), cluster)
-    _commit(store, graph, "build-index", tmp_path)
-    emulator.set_condition(_name(graph, "build-index"), "Complete")
+    _commit(store, graph, "corpus", tmp_path)
+    emulator.set_condition(_name(graph, "corpus"), "Complete")
+    reconcile(graph, store, _api(), cluster)
+    for step in ("build-index", "splits"):
+        _commit(store, graph, step, tmp_path)
+        emulator.set_condition(_name(graph, step), "Complete")
     reconcile(graph, store, _api(), cluster)  # the first driver creates evaluate, then is killed
     before = emulator.live()
-    for _ in range(2):  # restarted drivers: they find both Jobs by label and create nothing
+    first = [_name(graph, s) for s in (*DATA_STEPS, "evaluate")]
+    for _ in range(2):  # restarted drivers: they find every Job by label and create nothing
         assert reconcile(graph, store, _api(), cluster).created == []
-    assert emulator.live() == before and len(emulator.posted()) == 2
+    assert emulator.live() == before and emulator.posted() == first
 
     # A driver whose list was taken before the other driver's create landed: its create gets 409.
     emulator.stale_lists = 1
     state = reconcile(graph, store, _api(), cluster)
     assert state.created == [] and state.running == ["evaluate"]
-    assert emulator.posted() == [_name(graph, "build-index"), _name(graph, "evaluate"), _name(graph, "evaluate")]
+    assert emulator.posted() == [*first, _name(graph, "evaluate")]
     assert emulator.live() == before
     assert emulator.history(_name(graph, "evaluate")) == ["created"]  # held once, never replaced
 
@@ -307,7 +333,7 @@ def test_a_restarted_driver_creates_no_duplicate_job(emulator, store, cluster, t
         _commit(store, graph, "evaluate", tmp_path)
 
     assert drive(graph, store, _api(), cluster, sleep=evaluate_commits, max_passes=3) == 0
-    assert len(emulator.posted()) == 3 and list(emulator.live()) == list(before)
+    assert len(emulator.posted()) == 5 and list(emulator.live()) == list(before)
 
 
 def test_create_job_answers_false_on_409(emulator, store, cluster):
@@ -336,14 +362,14 @@ def test_cli_cancel_deletes_the_runs_jobs_driver_first(emulator, store, cluster,
     res = CliRunner().invoke(app, ["cancel", f"{store.uri}/runs/{graph.run_id}",
                                    "--cluster-config", str(HERE / "cluster.yaml")])
     assert res.exit_code == 0, res.output
-    assert f"deleted 2 Jobs: {graph.run_id}-driver, {graph.run_id}-build-index" in res.output
-    assert [name for name, _ in emulator.deletes()] == [f"{graph.run_id}-driver", f"{graph.run_id}-build-index"]
+    assert f"deleted 2 Jobs: {graph.run_id}-driver, {graph.run_id}-corpus" in res.output
+    assert [name for name, _ in emulator.deletes()] == [f"{graph.run_id}-driver", f"{graph.run_id}-corpus"]
     assert all(params.get("propagationPolicy") == "Background" for _, params in emulator.deletes())
-    assert list(emulator.live()) == [_name(other, "build-index")]  # another run's Job is left alone
+    assert list(emulator.live()) == [_name(other, "corpus")]  # another run's Job is left alone
     assert read_failure(store, RunRef(graph.run_id))["reason"] == "cancelled"
-    _commit(store, graph, "build-index", tmp_path)
+    _commit(store, graph, "corpus", tmp_path)
     assert reconcile(graph, store, _api(), cluster).failed == "cancelled"  # a driver still running creates nothing
-    assert list(emulator.live()) == [_name(other, "build-index")]
+    assert list(emulator.live()) == [_name(other, "corpus")]
 
     res = CliRunner().invoke(app, ["cancel", f"{store.uri}/runs/{graph.run_id}",
                                    "--cluster-config", str(HERE / "cluster.yaml")])
@@ -371,15 +397,15 @@ def test_submit_starts_one_driver_and_resumes_a_failed_run(emulator, tmp_path, c
     assert emulator.posted() == ["sub-driver"]  # already running: nothing new
 
     reconcile(graph, store, _api(), cluster)
-    emulator.set_condition("sub-build-index", "Failed", "BackoffLimitExceeded")
+    emulator.set_condition("sub-corpus", "Failed", "BackoffLimitExceeded")
     emulator.set_condition("sub-driver", "Failed", "BackoffLimitExceeded")
     assert reconcile(graph, store, _api(), cluster).failed
     submit_run(graph, cluster, store, _api(), sleep=lambda s: None)  # resume after fixing the cause
     assert read_failure(store, RunRef("sub")) is None
-    assert sorted(name for name, _ in emulator.deletes()) == ["sub-build-index", "sub-driver"]
+    assert sorted(name for name, _ in emulator.deletes()) == ["sub-corpus", "sub-driver"]
     assert list(emulator.live()) == ["sub-driver"] and "status" not in emulator.live()["sub-driver"]
     assert emulator.history("sub-driver") == ["created", "deleted", "created"]
-    assert emulator.history("sub-build-index") == ["created", "deleted"]
+    assert emulator.history("sub-corpus") == ["created", "deleted"]
 
 
 # --- KubeApi's error mapping over HTTP -----------------------------------------------------------------------

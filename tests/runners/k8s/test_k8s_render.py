@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from k8s_helpers import GOLDEN, GOLDEN_GRAPHS, MANIFESTS, REGENERATE, STORE, golden_graph
+from k8s_helpers import DATA_STEPS, GOLDEN, GOLDEN_GRAPHS, MANIFESTS, REGENERATE, STORE, golden_graph
 
 from rag_jobs.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT, ConfigError
 from rag_jobs.runners.k8s.config import ClusterConfig, parse_cluster_config
@@ -52,7 +52,9 @@ def test_rendered_yaml_matches_golden_file(name, cluster):
 
 
 def test_job_template_in_manifests_is_the_renderers_skeleton(cluster):
-    job = render(golden_graph("baseline"), cluster, STORE)[0]
+    # build-index: a step with a console script and a GPU (the corpus Job, first in the graph, has neither)
+    job = next(j for j in render(golden_graph("baseline"), cluster, STORE)
+               if j["metadata"]["labels"]["rag-jobs.io/step"] == "build-index")
     _check_golden(MANIFESTS / "job-template.yaml", TEMPLATE_HEADER + to_yaml([job]))
 
 
@@ -66,7 +68,7 @@ def test_render_is_pure_and_deterministic(cluster, tmp_path):
 def test_one_job_per_step_and_one_indexed_job_per_grid(cluster):
     graph = golden_graph("two-phase")
     units = plan_units(graph)
-    assert [u.name for u in units] == ["build-index", "phase1-gen", "select-phase1", "phase2-pool",
+    assert [u.name for u in units] == [*DATA_STEPS, "phase1-gen", "select-phase1", "phase2-pool",
                                        "phase2-embed", "select-phase2", "evaluate-two-phase"]
     covered = [s for u in units for s in u.steps]
     assert sorted(covered) == sorted(s.name for s in graph.steps)
@@ -98,6 +100,8 @@ def test_a_single_learning_rate_is_a_plain_job(cluster):
 def test_commands_are_the_entrypoints():
     run = "s3://b/p/runs/r"
     assert step_argv("build-index", 1, run, "build-index") == ["build-index", "--run", run, "--step", "build-index"]
+    for kind in ("corpus", "splits"):  # no console script: run as modules
+        assert step_argv(kind, 0, run, kind) == ["python", "-m", f"rag_jobs.jobs.{kind}", "--run", run, "--step", kind]
     assert step_argv("select", 0, run, "select-gen") == ["python", "-m", "rag_jobs.jobs.select", "--run", run,
                                                          "--step", "select-gen"]
     multi = step_argv("joint", 4, run, "joint-token")
@@ -116,10 +120,17 @@ def test_gpus_security_and_resources(cluster):
         kind = job["metadata"]["labels"]["app.kubernetes.io/component"]
         step = job["metadata"]["labels"]["rag-jobs.io/step"]
         single = kind in ("build-index", "evaluate") or step == "phase2-pool"  # scoring, not DDP training
-        assert gpus == (0 if kind == "select" else (1 if single else 2))
+        cpu_only = kind in ("select", "corpus", "splits")
+        assert gpus == (0 if cpu_only else (1 if single else 2))
+        assert res["limits"]["cpu"] == cluster.resources_of(kind).cpu
+        assert res["limits"]["memory"] == cluster.resources_of(kind).memory
         if gpus:
             assert pod["nodeSelector"] == cluster.node_selector
             assert pod["tolerations"] == [{"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+        else:  # CPU steps stay off GPU nodes
+            assert "nodeSelector" not in pod and "tolerations" not in pod
+        if cpu_only:  # no console script: the entrypoint module of the kind
+            assert c["command"][:3] == ["python", "-m", f"rag_jobs.jobs.{kind}"]
         sc = c["securityContext"]
         assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
         assert sc["capabilities"] == {"drop": ["ALL"]}

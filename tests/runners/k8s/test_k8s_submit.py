@@ -69,7 +69,8 @@ def test_submit_starts_one_driver_and_resumes_a_failed_run(tmp_path, cluster, fa
     assert submit_run(graph, cluster, store, fake_api, sleep=lambda s: None) == "sub-driver"
     assert fake_api.created == ["sub-driver"]  # already running: nothing new
     reconcile(graph, store, fake_api, cluster)
-    fake_api.set_state("build-index", "failed", "BackoffLimitExceeded")
+    assert fake_api.step_labels() == ["driver", "corpus"]
+    fake_api.set_state("corpus", "failed", "BackoffLimitExceeded")
     fake_api.set_state("driver", "failed")
     assert reconcile(graph, store, fake_api, cluster).failed
     submit_run(graph, cluster, store, fake_api, sleep=lambda s: None)  # resume after fixing the cause
