@@ -48,17 +48,19 @@ def settings(embedder: str, generator: str, train_limit: int = 40, quantization:
 
 
 def _prepare(store_dir: Path, s: RunSettings) -> str:
-    """A store holding the run's graph and its committed index (built once per settings, then copied)."""
+    """A store holding the run's graph and its committed corpus, splits and index (built once per settings, then
+    copied)."""
     graph = build_graph("ft-gen", s, run_id="faults")
-    template = store_dir.parent / f"prepared-{graph.step_hash('build-index')[:12]}"
+    template = store_dir.parent / f"prepared-{graph.step_hash('build-index')[:8]}-{graph.step_hash('splits')[:8]}"
     if not template.exists():
         store = open_store(str(template))
         publish_graph(store, graph)
-        res = subprocess.run(step_command("build-index", run_uri(store.uri, RunRef(graph.run_id)), "build-index"),
-                             capture_output=True, text=True, timeout=600)
-        if res.returncode != 0:
-            shutil.rmtree(template, ignore_errors=True)
-            raise RuntimeError(f"build-index failed: {res.stderr[-2000:]}")
+        for step in ("corpus", "splits", "build-index"):
+            res = subprocess.run(step_command(step, run_uri(store.uri, RunRef(graph.run_id)), step),
+                                 capture_output=True, text=True, timeout=600)
+            if res.returncode != 0:
+                shutil.rmtree(template, ignore_errors=True)
+                raise RuntimeError(f"{step} failed: {res.stderr[-2000:]}")
     shutil.copytree(template, store_dir)
     return run_uri(open_store(str(store_dir)).uri, RunRef(graph.run_id))
 

@@ -23,14 +23,15 @@ def _free_port() -> int:
 
 
 def _run_step(tmp_path, strategy: str, settings: dict, kind: str, nproc: int) -> tuple[dict, dict]:
-    """Build the index, then run the graph's `kind` step in `nproc` processes; (metrics, trained weights)."""
+    """Commit the corpus, splits and index, then run the graph's `kind` step in `nproc` processes; (metrics,
+    trained weights)."""
     graph = build_graph(strategy, RunSettings.model_validate(settings), run_id=f"{strategy}-{nproc}")
     store = open_store(str(tmp_path / f"store-{nproc}"))
     publish_graph(store, graph)
     uri = run_uri(store.uri, RunRef(graph.run_id))
-    res = subprocess.run(step_command("build-index", uri, "build-index"), capture_output=True, text=True,
-                         timeout=300)
-    assert res.returncode == 0, res.stderr
+    for name in ("corpus", "splits", "build-index"):
+        res = subprocess.run(step_command(name, uri, name), capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
     step = next(s for s in graph.steps if s.kind == kind)
     module = {"finetune-embed": "rag_jobs.jobs.finetune_embed", "joint": "rag_jobs.jobs.joint"}[kind]
     if nproc == 1:
