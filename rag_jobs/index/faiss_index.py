@@ -72,7 +72,7 @@ def _make_index(factory: str, vectors: np.ndarray, seed: int):
         raise ConfigError(f"index_factory={factory!r} is not a valid FAISS factory string: {exc}") from exc
     if not index.is_trained:
         rng = np.random.default_rng(seed)
-        n_train = min(len(vectors), max(256 * 40, 50_000))
+        n_train = training_sample_size(index, len(vectors))
         sample = vectors[rng.choice(len(vectors), size=n_train, replace=False)]
         try:
             index.train(sample)
@@ -80,6 +80,24 @@ def _make_index(factory: str, vectors: np.ndarray, seed: int):
             raise ConfigError(f"index_factory={factory!r} cannot be trained on {n_train} vectors: {exc}") from exc
     index.add(vectors)
     return index
+
+
+# k-means wants at least 39 points per centroid (FAISS warns below that and refuses below one per centroid).
+POINTS_PER_CENTROID = 39
+MIN_TRAINING_SAMPLE = 50_000
+
+
+def training_sample_size(index, n: int) -> int:
+    """Vectors an untrained index is trained on: 39 per centroid of its coarse quantizer (IVF65536 -> 2,555,904)
+    and of its product quantizer's codebooks (2^nbits each), at least 50,000, at most all n."""
+    import faiss
+
+    centroids = 256
+    try:
+        centroids = max(centroids, faiss.extract_index_ivf(index).nlist)
+    except RuntimeError:  # not an IVF index (e.g. a plain PQ)
+        pass
+    return min(n, max(MIN_TRAINING_SAMPLE, POINTS_PER_CENTROID * centroids))
 
 
 def check_corpus(passages: Sequence[Passage]) -> None:

@@ -115,3 +115,29 @@ def test_an_ivf_search_that_finds_fewer_than_k_is_refused_not_misaligned(tmp_pat
         r.search(np.ones((2, 4), dtype=np.float32), k=60, with_vectors=True)
     res = r.search(np.ones((2, 4), dtype=np.float32), k=2, with_vectors=True)
     assert [len(x) for x in res.ids] == [2, 2] and res.vectors.shape == (2, 2, 4)
+
+
+def test_the_training_sample_scales_with_the_centroids():
+    """The paper's IVF65536,PQ64 needs 39 x 65,536 training vectors: a fixed 50,000 cap made FAISS refuse it."""
+    import faiss
+
+    from rag_jobs.index.faiss_index import training_sample_size
+
+    def size(factory: str, n: int) -> int:
+        return training_sample_size(faiss.index_factory(64, factory, faiss.METRIC_INNER_PRODUCT), n)
+
+    assert size("IVF65536,PQ64", 29_900_000) == 39 * 65536
+    assert size("IVF1024,PQ16", 1_000_000) == 50_000  # 39 x 1,024 is less than the floor
+    assert size("IVF4096,Flat", 100_000) == 100_000  # all of them when fewer than 39 x 4,096
+    assert size("PQ16", 10_000_000) == 50_000
+
+
+def test_an_ivf_pq_index_trains_on_39_points_per_centroid(tmp_path):
+    """IVF64,PQ4 at a reduced size: trained on min(n, max(50,000, 39 x 64)) vectors and searchable."""
+    rng = np.random.default_rng(0)
+    ps = [Passage(f"p{i}", "", "x" * int(rng.integers(1, 400))) for i in range(3000)]
+    meta = build_index(ps, LengthEmbedder(), tmp_path, embedder_name="x", factory="IVF64,PQ4",
+                       search_params="nprobe=64")
+    assert meta["factory"] == "IVF64,PQ4" and meta["size"] == 3000
+    hits = load_index(tmp_path).search(np.ones((1, 4), dtype=np.float32), 5)
+    assert len(hits.ids[0]) == 5
