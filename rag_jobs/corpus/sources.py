@@ -35,6 +35,7 @@ from rag_jobs.data._common import (
 from rag_jobs.data.records import Passage
 from rag_jobs.errors import DataError, TransientError
 
+_DIGEST_CACHE_ENTRIES = 4096
 CORPUS_FORMS = ("medrag:DIR", "hf:NAME[:CONFIG][@SPLIT]", "jsonl:FILE|DIR", "parquet:PATH", "docs:PATH")
 _SUFFIX = {"medrag": ".jsonl", "jsonl": ".jsonl", "docs": ".jsonl", "parquet": ".parquet"}
 _HINT = {"medrag": " (expected a MedRAG row {id, title, content})", "jsonl": " (expected {id, title, text})",
@@ -113,6 +114,8 @@ def _file_digest(path: Path) -> str:
         cache = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cache = {}
+    if not isinstance(cache, dict):
+        cache = {}
     if key in cache:
         return cache[key]
     h = hashlib.sha256()
@@ -120,6 +123,7 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     cache[key] = h.hexdigest()
+    cache = dict(list(cache.items())[-_DIGEST_CACHE_ENTRIES:])  # the newest entries: the file stays small
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")

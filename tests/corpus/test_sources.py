@@ -121,3 +121,17 @@ def test_hub_rows_stream_through_the_same_converter(monkeypatch):
     with pytest.raises(DataError, match=r"hf:MedRAG/wikipedia row 1: field 'content' must be a string"):
         next(rows)
     assert calls == [("MedRAG/wikipedia", None, "train", True)]
+
+
+def test_the_digest_cache_is_bounded_and_survives_a_broken_file(tmp_path, monkeypatch):
+    import rag_jobs.corpus.sources as sources
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sources, "_DIGEST_CACHE_ENTRIES", 3)
+    cache = tmp_path / "cache" / "rag-jobs" / "file-digests.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text("[1, 2]")  # not what it should hold: ignored and rewritten
+    digests = [source_digest(f"jsonl:{_write_jsonl(tmp_path / f'c{i}.jsonl', [{'id': 'p', 'text': str(i)}])}")
+               for i in range(5)]
+    assert len(set(digests)) == 5
+    assert len(json.loads(cache.read_text())) == 3
