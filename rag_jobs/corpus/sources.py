@@ -21,13 +21,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_jobs.corpus.chunking import make_splitter
+from rag_jobs.corpus.chunking import chunk_document, make_splitter
 from rag_jobs.data._common import (
     Where,
     as_id,
     as_str,
     existing_file,
     first_present,
+    hub_parts,
     iter_json_records,
     one_line,
     require,
@@ -77,7 +78,7 @@ def parse_corpus_spec(spec: str) -> CorpusSpec:
     if not arg:
         raise DataError(one_line(f"corpus spec {spec!r}: missing the path or name after {kind}:"))
     if kind == "hf":
-        _hub_parts(spec, arg)
+        hub_parts(spec, arg, "corpus spec")
     return CorpusSpec(spec, kind, arg)
 
 
@@ -145,8 +146,6 @@ def iter_source(spec: str, *, chunk_size: int, chunk_overlap: int) -> Iterator[t
             yield from _parquet_rows(f, cs)
     elif cs.kind == "docs":
         splitter = make_splitter(chunk_size, chunk_overlap)
-        from rag_jobs.corpus.chunking import chunk_document
-
         for f in cs.files():
             for where, obj in iter_json_records(f):
                 doc = _passage(obj, where, "docs")
@@ -191,16 +190,8 @@ def _parquet_rows(path: Path, cs: CorpusSpec) -> Iterator[tuple[Where, Passage]]
             yield where, _passage(obj, where, "parquet")
 
 
-def _hub_parts(spec: str, arg: str) -> tuple[str, str | None, str | None]:
-    rest, _, split = arg.partition("@")
-    name, _, config = rest.partition(":")
-    if not name or (not split and "@" in arg) or ":" in config:
-        raise DataError(one_line(f"corpus spec {spec!r}: expected hf:NAME[:CONFIG][@SPLIT]"))
-    return name, config or None, split or None
-
-
 def _hub_rows(cs: CorpusSpec) -> Iterator[tuple[Where, Passage]]:
-    name, config, split = _hub_parts(cs.spec, cs.arg)
+    name, config, split = hub_parts(cs.spec, cs.arg, "corpus spec")
     try:
         import datasets
     except ImportError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rag_jobs.data._common import existing_dir, existing_file, one_line, passage_id
+from rag_jobs.data._common import existing_dir, existing_file, hub_parts, one_line, passage_id
 from rag_jobs.data.demo import build_demo_dataset
 from rag_jobs.data.hotpotqa import read_hotpotqa
 from rag_jobs.data.hub import load_from_hub
@@ -68,7 +68,7 @@ def load_dataset(spec: str, *, corpus: str | Path | None = None) -> Dataset:
     if kind == "demo":
         ds = build_demo_dataset()
     elif kind == "hf":
-        name, config, split = _hub_parts(spec, arg)
+        name, config, split = hub_parts(spec, arg)
         ds = load_from_hub(name, config, split)
     else:
         ds = _FILE_READERS[kind](arg)
@@ -91,7 +91,7 @@ def check_dataset_spec(spec: str, *, corpus: str | Path | None = None) -> None:
                     f"{spec}: the demo dataset needs the {package!r} package; run `pip install {package}`"
                 )
     elif kind == "hf":
-        _hub_parts(spec, arg)
+        hub_parts(spec, arg)
         if importlib.util.find_spec("datasets") is None:
             raise DataError(
                 one_line(f"{spec}: the 'datasets' package is not installed; run `pip install datasets`")
@@ -122,11 +122,3 @@ def _parse_spec(spec: str) -> tuple[str, str, str]:
     elif kind != "hf":
         raise DataError(one_line(f"unknown dataset spec {spec!r}: expected one of {', '.join(SPEC_FORMS)}"))
     return spec, kind, arg
-
-
-def _hub_parts(spec: str, arg: str) -> tuple[str, str | None, str | None]:
-    rest, _, split = arg.partition("@")
-    name, _, config = rest.partition(":")
-    if not name or (not split and "@" in arg) or ":" in config:
-        raise DataError(one_line(f"dataset spec {spec!r}: expected hf:NAME[:CONFIG][@SPLIT]"))
-    return name, config or None, split or None

@@ -55,6 +55,15 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def hub_parts(spec: str, arg: str, what: str = "dataset spec") -> tuple[str, str | None, str | None]:
+    """(name, config, split) of the `NAME[:CONFIG][@SPLIT]` after `hf:`, or a DataError naming the spec."""
+    rest, _, split = arg.partition("@")
+    name, _, config = rest.partition(":")
+    if not name or (not split and "@" in arg) or ":" in config:
+        raise DataError(one_line(f"{what} {spec!r}: expected hf:NAME[:CONFIG][@SPLIT]"))
+    return name, config or None, split or None
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a record came from: a file and its 1-based line, or a hub dataset and its 0-based row."""
