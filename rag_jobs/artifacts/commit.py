@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_jobs.artifacts import layout
+from rag_jobs.artifacts.digests import file_sha256, remember_sha256
 from rag_jobs.artifacts.layout import CheckpointRef, RunRef, StepRef
 from rag_jobs.artifacts.manifest import CommitMeta, FileEntry, Manifest, as_commit_meta, current_image
 from rag_jobs.artifacts.store import TMP_PREFIX, ArtifactNotFound, ArtifactStore, validate_key
@@ -268,6 +269,7 @@ def fetch_manifest(
                     f"sha256 {entry.sha256[:12]}..., got {size} bytes sha256 {sha256[:12]}...)"
                 )
             os.replace(tmp, target)
+            remember_sha256(target, sha256)  # verified once per fetch: later readers trust it unchanged
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -286,7 +288,7 @@ def _matches(path: Path, entry: FileEntry) -> bool:
     try:
         if not path.is_file() or path.stat().st_size != entry.size:
             return False
-        return _hash_file(path)[0] == entry.sha256
+        return file_sha256(path) == entry.sha256  # hashed again only if changed since it was verified
     except OSError:
         return False
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag_jobs.artifacts.digests import file_sha256
 from rag_jobs.corpus.chunking import chunk_document, make_splitter
 from rag_jobs.data._common import (
     Where,
@@ -36,7 +35,6 @@ from rag_jobs.data._common import (
 from rag_jobs.data.records import Passage
 from rag_jobs.errors import DataError, TransientError
 
-_DIGEST_CACHE_ENTRIES = 4096
 CORPUS_FORMS = ("medrag:DIR", "hf:NAME[:CONFIG][@SPLIT]", "jsonl:FILE|DIR", "parquet:PATH", "docs:PATH")
 _SUFFIX = {"medrag": ".jsonl", "jsonl": ".jsonl", "docs": ".jsonl", "parquet": ".parquet"}
 _HINT = {"medrag": " (expected a MedRAG row {id, title, content})", "jsonl": " (expected {id, title, text})",
@@ -103,36 +101,8 @@ def source_digest(spec: str) -> str | None:
     h = hashlib.sha256(cs.kind.encode())
     for f in cs.files():
         h.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0")
-        h.update(_file_digest(f).encode())
+        h.update(file_sha256(f).encode())
     return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    cache_file = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-jobs" / "file-digests.json"
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if not isinstance(cache, dict):
-        cache = {}
-    if key in cache:
-        return cache[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    cache[key] = h.hexdigest()
-    cache = dict(list(cache.items())[-_DIGEST_CACHE_ENTRIES:])  # the newest entries: the file stays small
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_file)
-    except OSError:
-        pass  # a read-only home: the digest is recomputed next time
-    return cache[key]
 
 
 def iter_source(spec: str, *, chunk_size: int, chunk_overlap: int) -> Iterator[tuple[Where, Passage]]:

@@ -124,11 +124,11 @@ def test_hub_rows_stream_through_the_same_converter(monkeypatch):
 
 
 def test_the_digest_cache_is_bounded_and_survives_a_broken_file(tmp_path, monkeypatch):
-    import rag_jobs.corpus.sources as sources
+    import rag_jobs.artifacts.digests as digests
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(sources, "_DIGEST_CACHE_ENTRIES", 3)
-    cache = tmp_path / "cache" / "rag-jobs" / "file-digests.json"
+    monkeypatch.setenv("RAG_JOBS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(digests, "CACHE_ENTRIES", 3)
+    cache = tmp_path / "cache" / "file-digests.json"
     cache.parent.mkdir(parents=True)
     cache.write_text("[1, 2]")  # not what it should hold: ignored and rewritten
     digests = [source_digest(f"jsonl:{_write_jsonl(tmp_path / f'c{i}.jsonl', [{'id': 'p', 'text': str(i)}])}")
