@@ -120,6 +120,8 @@ class BuildIndexConfig(_Frozen):
     search_params: str = Field("", pattern=r"^[A-Za-z_]*(=[0-9.]+)?(,[A-Za-z_]+=[0-9.]+)*$",
                                description="FAISS search parameters applied on load, e.g. nprobe=64 for IVF")
     shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many slices, in parallel steps")
+    vectors: str = Field("float32", pattern="^(float32|float16)$", description="dtype of the stored frozen "
+                         "document vectors (float16 halves them; FAISS is built from the stored values)")
     shard: int | None = Field(None, ge=0, description="set by the graph: this step encodes only slice `shard`")
 
     @model_validator(mode="after")
@@ -142,8 +144,6 @@ class EvaluateConfig(_Frozen):
     max_prompt_tokens: int = Field(1024, gt=16, description="prompts are truncated from the left of the context")
     device: str = Field("auto", description="auto, cpu or cuda")
     skip_generation: bool = Field(False, description="retrieval metrics only (no generator)")
-    retriever: str = Field("local", pattern="^(local|https?://.+)$",
-                           description="local = load the index in process; or the URL of an index service")
 
 
 class ValidationConfig(_Frozen):

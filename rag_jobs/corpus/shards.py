@@ -92,19 +92,56 @@ class CorpusShards:
             self.starts.append(n)
             n += f["rows"]
         self.rows = n
+        self._tables: dict[int, object] = {}
 
     def __len__(self) -> int:
         return self.rows
 
     def _table(self, i: int):
+        """File i as an Arrow table over its memory map (zero-copy: pages are read when rows are)."""
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
+        if i in self._tables:
+            return self._tables[i]
         path = self.folder / self.files[i]["file"]
-        table = ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        try:
+            table = ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+        except (OSError, pa.ArrowInvalid) as e:
+            raise IntegrityError(f"{path} is unreadable: {' '.join(str(e).split())[:200]}") from e
         if table.num_rows != self.files[i]["rows"]:
             raise IntegrityError(f"{path}: {table.num_rows} rows, {CORPUS_META} says {self.files[i]['rows']}")
+        self._tables[i] = table
         return table
+
+    def take(self, rows) -> list[Passage]:
+        """The passages at these row numbers, in the order given; only their pages are read."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.rows):
+            raise IndexError(f"row {int(rows.max() if rows.max() >= self.rows else rows.min())} is outside "
+                             f"the corpus' {self.rows} rows")
+        starts = np.asarray(self.starts, dtype=np.int64)
+        which = np.searchsorted(starts, rows, side="right") - 1
+        out: list[Passage | None] = [None] * len(rows)
+        for i in np.unique(which):
+            pos = np.flatnonzero(which == i)
+            part = self._table(int(i)).take(rows[pos] - starts[i])
+            cols = [part.column(c).to_pylist() for c in ("id", "title", "text")]
+            for j, p, t, x in zip(pos, *cols):
+                out[j] = Passage(p, t, x)
+        return out  # type: ignore[return-value]
+
+    def id_batches(self, lo: int = 0, hi: int | None = None):
+        """The id column of rows [lo, hi) as Arrow arrays, file by file (no Python string per row)."""
+        hi = self.rows if hi is None else min(hi, self.rows)
+        for i, start in enumerate(self.starts):
+            end = start + self.files[i]["rows"]
+            if end <= lo or start >= hi:
+                continue
+            col = self._table(i).column("id").slice(max(lo - start, 0), min(hi, end) - max(lo, start))
+            yield col.combine_chunks()
 
     def passages(self, lo: int = 0, hi: int | None = None) -> list[Passage]:
         """Rows [lo, hi) as passages, reading only the files that hold them."""

@@ -31,7 +31,7 @@ _JSON_BYTES_PER_FLOAT = 26  # worst case of a float32 as JSON, with its separato
 
 
 class ServiceRetriever:
-    """The Retriever protocol (search, passages, vectors_for, __len__, dim) over the index service."""
+    """The Retriever protocol (search, passages, vectors_for, contains, __len__, dim) over the index service."""
 
     def __init__(
         self,
@@ -56,7 +56,7 @@ class ServiceRetriever:
         self.url = url.rstrip("/")
         self.retries, self.backoff_s, self.max_backoff_s = retries, backoff_s, max_backoff_s
         self._rng = random.Random(seed)
-        token = token if token is not None else (os.environ.get(TOKEN_ENV) or "").strip() or None
+        token = token if token is not None else (os.environ.get(TOKEN_ENV) or "").strip() or _token_file()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, transport=transport,
                                   timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
@@ -70,6 +70,7 @@ class ServiceRetriever:
         self.max_batch = max(1, min(int(limits["max_batch"]), by_body))
         self.meta = {key: self.info[key] for key in ("embedder", "dim", "size", "factory", "metric", "normalized")}
         self.meta["index_id"] = self.info["index_id"]
+        self.content_id = self.info.get("content_id")
 
     # ---- the protocol ----
 
@@ -108,6 +109,16 @@ class ServiceRetriever:
             data = self._request("POST", "/v1/passages", {"ids": list(ids[start : start + self.max_ids])})
             out.extend(Passage(id=p["id"], title=p["title"], text=p["text"]) for p in data["passages"])
         return out
+
+    def contains(self, ids: list[str]) -> list[bool]:
+        """Which of these ids the index holds, max_ids per request."""
+        out: list[bool] = []
+        for start in range(0, len(ids), self.max_ids):
+            out.extend(self._request("POST", "/v1/contains", {"ids": list(ids[start : start + self.max_ids])})["found"])
+        return out
+
+    def __contains__(self, passage_id: object) -> bool:
+        return isinstance(passage_id, str) and self.contains([passage_id])[0]
 
     def vectors_for(self, ids: list[str]) -> np.ndarray:
         """Frozen document vectors of the given passage ids, (len(ids), dim)."""
@@ -171,6 +182,17 @@ class ServiceRetriever:
         if 400 <= resp.status_code < 500:
             return ConfigError(f"{where} rejected the request (HTTP {resp.status_code}): {detail}")
         return TransientError(f"{where} failed (HTTP {resp.status_code}): {detail}")
+
+
+def _token_file() -> str | None:
+    """The token in the file $RAG_JOBS_INDEX_TOKEN_FILE (a mounted Secret), if set."""
+    path = os.environ.get("RAG_JOBS_INDEX_TOKEN_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"RAG_JOBS_INDEX_TOKEN_FILE={path}: {exc.strerror or exc}") from exc
 
 
 def _detail(resp: Any) -> str:

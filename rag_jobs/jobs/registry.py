@@ -47,10 +47,12 @@ class StepKind:
 # rule; cached MNRL replays its dropout; joint clips each model's gradient apart). build-index 2 = it reads the
 # committed corpus (the splits are their own step); training and evaluate 3 = the splits step's labels (recall
 # by gold title group, unlabelled questions out of the ranking loss) and answer-recall beside recall.
+# build-index 3 = index format 2 (memory-mapped passage store over the corpus' Arrow files, ids.npy,
+# float16|float32 vectors); older index folders are rebuilt, not read.
 STEP_KINDS: dict[str, StepKind] = {k.name: k for k in (
     StepKind("corpus", CorpusConfig, "rag_jobs.jobs.corpus", None, "corpus"),
     StepKind("splits", SplitsConfig, "rag_jobs.jobs.splits", None, "splits"),
-    StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index", version=2),
+    StepKind("build-index", BuildIndexConfig, "rag_jobs.jobs.build_index", "build-index", "build-index", version=3),
     StepKind("finetune-embed", FinetuneEmbedConfig, "rag_jobs.jobs.finetune_embed", "finetune-embed",
              "finetune-embed", version=3),
     StepKind("finetune-gen", FinetuneGenConfig, "rag_jobs.jobs.finetune_gen", "finetune-gen", "finetune-gen",

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR, SPLITS_FILE
-from rag_jobs.index import load_index
-from rag_jobs.index.client import ServiceRetriever
-from rag_jobs.index.faiss_index import META_FILE
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.jobs.splits_io import read_splits
+from rag_jobs.steps.retrieval import open_retriever as open_step_retriever
 
 
 def open_retriever(ctx: StepContext):
     """(retriever, the index's description, the questions of the evaluated split, `limit` applied): the index
-    loaded in process, or the index service (then only the splits and the description are fetched)."""
+    memory-mapped in process, or the index service (steps.retrieval)."""
     cfg = ctx.cfg
-    if cfg.retriever == "local":
-        index_dir = ctx.input_dir("index")
-        retriever = load_index(index_dir)
-        index_meta = retriever.meta
-    else:
-        index_dir = ctx.input_dir("index", files=[META_FILE])
-        index_meta = json.loads((index_dir / META_FILE).read_text())
-        retriever = ServiceRetriever(cfg.retriever, os.environ.get("RAG_JOBS_INDEX_TOKEN"))
-        ctx.log(f"retrieving through the index service at {cfg.retriever}")
+    retriever = open_step_retriever(ctx)
+    index_meta = retriever.meta
     examples = getattr(read_splits(ctx.input_dir("splits") / SPLITS_FILE), cfg.split)
     return retriever, index_meta, examples[: cfg.limit] if cfg.limit else examples
 

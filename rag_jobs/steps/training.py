@@ -13,10 +13,11 @@ import torch
 from rag_jobs.artifacts import StepRef, commit_checkpoint, fetch_checkpoint, latest_checkpoint, prune_checkpoints
 from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR, VALIDATION_FILE
 from rag_jobs.data.records import Example
-from rag_jobs.index import FaissRetriever, load_index
+from rag_jobs.index import FaissRetriever
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.jobs.splits_io import SPLITS_FILE, read_splits
 from rag_jobs.models import load_embedder, load_generator
+from rag_jobs.steps.retrieval import open_retriever
 from rag_jobs.steps.scoring import f1_rule_of, score_examples
 from rag_jobs.training import LoopConfig, ParamGroup, train
 from rag_jobs.training.distributed import DistInfo, init_distributed
@@ -84,7 +85,7 @@ def main_rank_only(dist: DistInfo) -> None:
 
 def load_training_data(ctx: StepContext) -> tuple[FaissRetriever, list[Example], list[Example]]:
     """The index, the training questions (train_limit applied) and the validation questions."""
-    retriever = load_index(ctx.input_dir("index"))
+    retriever = open_retriever(ctx)
     splits = read_splits(ctx.input_dir("splits") / SPLITS_FILE)
     train = splits.train[: ctx.cfg.train_limit] if ctx.cfg.train_limit else splits.train
     val = getattr(splits, ctx.cfg.validation.split)

@@ -79,18 +79,20 @@ class _Builder:
         return self.add(StepSpec("splits", "splits", _dump(cfg), {"corpus": self.corpus()}))
 
     def data(self) -> dict[str, str]:
-        """The inputs every step over questions takes: the index and the splits."""
-        return {"index": self.index(), "splits": self.splits()}
+        """The inputs every step over questions takes: the index, the corpus it keeps its passages in, and the
+        splits."""
+        return {"index": self.index(), "corpus": self.corpus(), "splits": self.splits()}
 
     def index(self) -> str:
         s = self.s
-        base = {"embedder": s.embedder, "index_factory": s.index_factory, "seed": s.data.seed,
-                "device": s.device, "shards": s.index_shards, "search_params": s.index_search_params}
+        encode = {"embedder": s.embedder, "device": s.device, "shards": s.index_shards}
+        base = {**encode, "index_factory": s.index_factory, "seed": s.data.seed,
+                "search_params": s.index_search_params, "vectors": s.index_vectors}
         corpus = {"corpus": self.corpus()}
         inputs = {}
         if s.index_shards > 1:  # each shard encodes one slice of the corpus; build-index merges them
-            for i in range(s.index_shards):
-                shard = parse_config(BuildIndexConfig, {**base, "shard": i})
+            for i in range(s.index_shards):  # shards see only what changes their vectors: any index type reuses them
+                shard = parse_config(BuildIndexConfig, {**encode, "shard": i})
                 inputs[f"shard-{i:03d}"] = self.add(StepSpec(f"index-shard.{i:03d}", "build-index", _dump(shard),
                                                              corpus, gpus=1))
         cfg = parse_config(BuildIndexConfig, base)

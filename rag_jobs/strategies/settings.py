@@ -55,6 +55,12 @@ class RunSettings(_Frozen):
     index_shards: int = Field(1, ge=1, le=4096, description="encode the corpus in this many parallel shard steps, "
                               "then merge", json_schema_extra=flag("--index-shards"))
     index_search_params: str = Field("", description="FAISS search parameters, e.g. nprobe=64 for an IVF index")
+    index_vectors: str = Field("float32", pattern="^(float32|float16)$", description="dtype of the stored frozen "
+                               "document vectors: float16 halves the store (the paper's scale)")
+    retriever: str = Field("local", pattern="^(local|https?://.+)$", description="where every step retrieves: "
+                           "local (the index memory-mapped in the step) or the URL of an index service serving "
+                           "this run's index; an execution setting (not part of any step's hash)",
+                           json_schema_extra=flag("--retriever"))
     device: str = Field("auto", description="auto, cpu or cuda", json_schema_extra=flag("--device"))
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights: auto (4-bit "
                               "NF4 on CUDA, none on CPU), nf4 or none", json_schema_extra=flag("--quantization"))

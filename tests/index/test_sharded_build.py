@@ -50,7 +50,9 @@ def test_three_shards_in_three_processes_build_the_same_index(tmp_path, tiny_emb
     assert shards == ["index-shard.000", "index-shard.001", "index-shard.002"]
     sizes = [json.loads((run / s / "_MANIFEST.json").read_text())["metrics"]["passages"] for s in shards]
     assert sum(sizes) == len(whole) and min(sizes) > 0
-    assert [p.id for p in sharded.passages([p.id for p in whole._passages])] == [p.id for p in whole._passages]
+    ids = whole.store.ids_at(np.arange(len(whole)))
+    assert sharded.store.ids_at(np.arange(len(sharded))) == ids  # row = FAISS id, in corpus order
+    assert [p.id for p in sharded.passages(ids)] == ids
     np.testing.assert_allclose(np.asarray(sharded.vectors), np.asarray(whole.vectors), atol=1e-5)
     queries = np.asarray(whole.vectors[:50]) + 0.01
     a, b = whole.search(queries, 5), sharded.search(queries, 5)

@@ -32,7 +32,7 @@ from rag_jobs.index.service.constants import (
 )
 from rag_jobs.index.service.guard import GuardMiddleware
 from rag_jobs.index.service.metrics import ServiceMetrics
-from rag_jobs.index.service.source import IndexSource
+from rag_jobs.index.service.source import IndexSource, content_id
 
 log = logging.getLogger("rag_jobs.index.service")
 
@@ -201,8 +201,12 @@ def create_app(
         max_body_bytes: int
         max_in_flight: int
 
+    class ContainsResponse(BaseModel):
+        found: list[bool] = Field(description="per id, whether the index holds it")
+
     class InfoResponse(BaseModel):
         index_id: str
+        content_id: str = Field(description="sha256 of the index files' digests: equal ids, equal indexes")
         source: str
         dim: int
         size: int
@@ -322,11 +326,19 @@ def create_app(
         found = await in_pool(lookup, retriever.vectors_for, req.ids)
         return JSONResponse({"vectors": np.asarray(found).tolist()})
 
+    @app.post("/v1/contains", response_model=ContainsResponse, dependencies=v1_deps, responses=common,
+              summary="which ids the index holds (membership, without their texts)")
+    async def contains(req: IdsRequest):
+        retriever = ready_retriever()
+        found = await in_pool(retriever.contains, req.ids) if req.ids else []
+        return JSONResponse({"found": [bool(x) for x in found]})
+
     @app.get("/v1/info", response_model=InfoResponse, dependencies=v1_deps, responses=common,
              summary="what the index is and the service's limits")
     async def info():
         return InfoResponse(
-            index_id=index_id, source=source.description, dim=dim, size=int(meta.get("size", 0)),
+            index_id=index_id, content_id=content_id(meta), source=source.description, dim=dim,
+            size=int(meta.get("size", 0)),
             embedder=str(meta.get("embedder", "")), factory=str(meta.get("factory", "")),
             metric=str(meta.get("metric", "inner_product")), normalized=bool(meta.get("normalized", True)),
             ready=state.retriever is not None, auth=token_bytes is not None, version=rag_jobs.__version__,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rag_jobs.index.faiss_index import INDEX_FILE, META_FILE, PASSAGES_FILE, VECTORS_FILE
+from rag_jobs.index.faiss_index import META_FILE, OWN_FILES
 
 DEFAULT_MAX_BATCH = 256  # query vectors per request
 DEFAULT_MAX_K = 1000  # results per query
@@ -16,6 +16,7 @@ RETRY_AFTER_OVERLOADED_S = 1
 RETRY_AFTER_LOADING_S = 5
 F32_MAX = float(np.finfo(np.float32).max)  # larger query values cannot be represented as float32
 
-INDEX_FILES = (META_FILE, INDEX_FILE, VECTORS_FILE, PASSAGES_FILE)
-_ENDPOINTS = ("/v1/search", "/v1/passages", "/v1/vectors", "/v1/info", "/healthz", "/readyz", "/metrics",
+INDEX_FILES = (META_FILE, *OWN_FILES)  # and the passages: in the index folder or the corpus step
+_ENDPOINTS = ("/v1/search", "/v1/passages", "/v1/vectors", "/v1/contains", "/v1/info", "/healthz", "/readyz",
+              "/metrics",
               "/openapi.json")

@@ -122,5 +122,33 @@ class IndexSource:
         return f"{manifest.run_id}/{manifest.step}@{manifest.attempt}"
 
     def load(self) -> FaissRetriever:
-        folder = self.local_dir if self.local_dir is not None else self._fetch(INDEX_FILES)
-        return load_index(folder, verify=True)
+        """The index memory-mapped, with the corpus it references: for a run step, the committed corpus step
+        that was its input (fetched once into the cache, like the index's own files)."""
+        if self.local_dir is not None:
+            return load_index(self.local_dir, self._local_corpus(), verify=True)
+        meta = self.read_meta()
+        folder = self._fetch(tuple(dict.fromkeys((*INDEX_FILES, *meta.get("sha256", {})))))
+        corpus_dir = None
+        if meta.get("passages_in") == "corpus":
+            corpus_dir = self._fetch_corpus()
+        return load_index(folder, corpus_dir, verify=True)
+
+    def _local_corpus(self) -> "Path | None":
+        """A local index folder that references a corpus: RAG_JOBS_INDEX_CORPUS names that folder."""
+        corpus = os.environ.get("RAG_JOBS_INDEX_CORPUS")
+        return Path(corpus) if corpus else None
+
+    def _fetch_corpus(self) -> Path:
+        from rag_jobs.artifacts import StepRef, fetch_manifest, read_manifest
+
+        store, manifest = self._committed()
+        entry = (manifest.inputs or {}).get("corpus")
+        if not entry:
+            raise DataError(f"{self.description}: the index keeps its passages in a corpus step that its "
+                            f"manifest does not name")
+        ref = StepRef(self.step_ref.run_id, entry["step"])
+        corpus = read_manifest(store, ref)
+        if corpus is None:
+            raise DataError(f"{self.description}: its corpus step {ref.describe()} is not committed")
+        dest = self.cache_dir / "artifacts" / _safe(store.uri) / corpus.run_id / corpus.step / corpus.attempt
+        return fetch_manifest(store, corpus, dest)

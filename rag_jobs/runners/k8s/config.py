@@ -107,6 +107,16 @@ class ClusterConfig(BaseModel):
     cache_size: str = Field("100Gi", pattern=_QUANTITY,
                             description="size limit of the emptyDir holding model and artifact caches")
     run_as_user: int = Field(10001, ge=10000, description="UID of every container (the image's user)")
+    retriever: str | None = Field(None, pattern="^https?://.+$",
+                                  description="every step retrieves through this index service (helm install'ed; "
+                                  "it must serve the run's index) instead of a local copy; not part of any step's "
+                                  "hash")
+    index_client: str | None = Field(None, pattern=_DNS_LABEL, max_length=63,
+                                     description="the chart's fullname: step pods get the label "
+                                     "rag-jobs.io/index-client=<it> that the chart's NetworkPolicy admits")
+    index_token_secret: str | None = Field(None, pattern=_DNS_LABEL, max_length=253,
+                                           description="Secret whose key `token` is the index service's bearer "
+                                           "token (mounted as a file)")
 
     @field_validator("node_selector")
     @classmethod

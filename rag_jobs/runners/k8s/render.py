@@ -177,6 +177,10 @@ def _env(cluster: ClusterConfig, extra: dict[str, str]) -> list[dict[str, Any]]:
     if cluster.s3_secret_name:
         # A file, not environment variables: secrets in env leak into logs and child processes.
         env["AWS_SHARED_CREDENTIALS_FILE"] = "/var/run/secrets/rag-jobs/s3/credentials"
+    if cluster.retriever:
+        env["RAG_JOBS_RETRIEVER"] = cluster.retriever
+    if cluster.index_token_secret:
+        env["RAG_JOBS_INDEX_TOKEN_FILE"] = "/var/run/secrets/rag-jobs/index/token"
     env.update(extra)
     return [{"name": k, "value": v} for k, v in env.items()]
 
@@ -201,6 +205,11 @@ def _pod_spec(cluster: ClusterConfig, *, argv: list[str], kind: str, gpus: int, 
         volumes.append({"name": "s3-credentials",
                         "secret": {"secretName": cluster.s3_secret_name, "defaultMode": 0o440,
                                    "items": [{"key": "credentials", "path": "credentials"}]}})
+    if cluster.index_token_secret and kind != DRIVER_UNIT:
+        mounts.append({"name": "index-token", "mountPath": "/var/run/secrets/rag-jobs/index", "readOnly": True})
+        volumes.append({"name": "index-token",
+                        "secret": {"secretName": cluster.index_token_secret, "defaultMode": 0o440,
+                                   "items": [{"key": "token", "path": "token"}]}})
     container = {
         "name": CONTAINER,
         "image": cluster.image,
@@ -270,6 +279,8 @@ def render_unit(unit: Unit, graph: Graph, cluster: ClusterConfig, store_uri: str
     """The Job of one unit (a step, or a grid as an Indexed Job)."""
     run = run_uri(store_uri, RunRef(graph.run_id))
     meta_labels = labels(graph, unit.name, unit.kind)
+    if cluster.index_client:  # admitted by the index service chart's NetworkPolicy
+        meta_labels["rag-jobs.io/index-client"] = cluster.index_client
     annotations = {A_RUN_URI: run, A_STEPS: ",".join(unit.steps)}
     pod = _pod_spec(cluster, argv=unit_argv(unit, run), kind=unit.kind, gpus=unit.gpus,
                     service_account=cluster.service_account, api_token=False, env={})
