@@ -46,7 +46,7 @@ RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps \
        "rag-jobs @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
     && /opt/venv/bin/pip install --no-cache-dir \
-       faiss-cpu==1.15.1 numpy==2.4.6 pydantic==2.14.4 pyyaml==6.0.4 boto3==1.44.8 \
+       faiss-cpu==1.15.1 numpy==2.4.6 pyarrow==26.0.1 pydantic==2.14.4 pyyaml==6.0.4 boto3==1.44.8 \
        fastapi==0.165.0 uvicorn==0.54.0 prometheus-client==0.26.0 httpx==0.28.1
 
 # ---- index-service --------------------------------------------------------------------------------

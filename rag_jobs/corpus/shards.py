@@ -114,6 +114,11 @@ class CorpusShards:
         self._tables[i] = table
         return table
 
+    def open_all(self) -> None:
+        """Open every file (its footer and batch headers, not its rows): a damaged one is refused now."""
+        for i in range(len(self.files)):
+            self._table(i)
+
     def take(self, rows) -> list[Passage]:
         """The passages at these row numbers, in the order given; only their pages are read."""
         import numpy as np

@@ -380,6 +380,7 @@ def load_index(index_dir: Path, corpus_dir: Path | None = None, *, verify: bool 
         ids = np.load(index_dir / IDS_FILE, mmap_mode="r", allow_pickle=False)
         order = np.load(index_dir / ID_ORDER_FILE, mmap_mode="r", allow_pickle=False)
         corpus = CorpusShards(corpus_dir)
+        corpus.open_all()
     except (RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:  # FAISS, numpy, the corpus meta
         detail = " ".join(str(exc).split())[:300]
         raise IntegrityError(f"index in {index_dir} is unreadable: {type(exc).__name__}: {detail}") from exc
@@ -392,12 +393,16 @@ def load_index(index_dir: Path, corpus_dir: Path | None = None, *, verify: bool 
 
 
 def _corpus_beside(index_dir: Path, ref) -> Path | None:
-    """The committed corpus folder at <run>/<step>/<attempt> next to the index's own <run>/<step>/<attempt>."""
+    """The committed corpus next to the index: in a local store (at its key, runs/<run>/<step>/<attempt>, from
+    the store's root) or in a fetch cache (<run>/<step>/<attempt> beside the index's own)."""
     try:
-        folder = index_dir.resolve().parents[2] / ref["run_id"] / ref["step"] / ref["attempt"]
-    except (IndexError, KeyError, TypeError):
+        here = index_dir.resolve()
+        candidates = [here.parents[2] / ref["run_id"] / ref["step"] / ref["attempt"]]
+        if ref.get("key_prefix"):
+            candidates.append(here.parents[3] / ref["key_prefix"])
+    except (IndexError, KeyError, TypeError, AttributeError):
         return None
-    return folder if (folder / CORPUS_META).is_file() else None
+    return next((c for c in candidates if (c / CORPUS_META).is_file()), None)
 
 
 def _read_faiss(path: Path):

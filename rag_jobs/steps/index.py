@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rag_jobs.corpus.shards import CorpusShards
+from rag_jobs.corpus.shards import CORPUS_META, CorpusShards
 from rag_jobs.errors import IntegrityError
 from rag_jobs.index import encode_texts
 from rag_jobs.index.faiss_index import write_store
@@ -72,7 +72,8 @@ def encode_shard(ctx: StepContext, corpus: CorpusShards) -> dict:
 
 def _corpus_ref(ctx: StepContext) -> dict:
     m = ctx.input_manifest("corpus")
-    return {"run_id": m.run_id, "step": m.step, "attempt": m.attempt}
+    key = m.files[CORPUS_META].key  # where the files are in the store (a reused step's are in an older run)
+    return {"run_id": m.run_id, "step": m.step, "attempt": m.attempt, "key_prefix": key.rsplit("/", 1)[0]}
 
 
 def build_whole(ctx: StepContext, corpus: CorpusShards) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,16 @@ def test_baseline_end_to_end_and_rerun_reuses(tmp_path, tiny_embedder, tiny_gene
     assert f"reuse corpus from run {runs[0].name}" in third.stdout
     assert f"reuse build-index from run {runs[0].name}" in third.stdout
     assert "[build-index] start" not in third.stdout and "[evaluate] start" in third.stdout
+
+    # The store's memory-mapped vectors truncated: a step that fetches the index refuses it (exit 2, one line).
+    (vectors,) = list((runs[0] / "build-index").glob("*/vectors.npy"))
+    vectors.write_bytes(vectors.read_bytes()[:-64])
+    env = {**os.environ, "RAG_JOBS_CACHE": str(tmp_path / "fresh-cache")}
+    fourth = subprocess.run([sys.executable, "-m", "rag_jobs.cli", *[a if a != "6" else "5" for a in args]],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert fourth.returncode == 2, fourth.stdout + fourth.stderr
+    assert "'vectors.npy' of step 'build-index'" in fourth.stderr and "does not match its manifest" in fourth.stderr
+    assert len(list((store / "runs").glob("*/evaluate/_MANIFEST.json"))) == 2  # nothing committed
 
 
 @pytest.mark.parametrize(

@@ -855,6 +855,9 @@ def _index_fixture(folder: Path, n: int = 6, dim: int = 8):
     return passages, vectors
 
 
+PASSAGES_ARROW = "passages-00000.arrow"  # an index built from a list keeps its passages' texts in its folder
+
+
 def _flip(path: Path, at: float = 0.5, *, offset: int | None = None) -> None:
     """Invert one byte: at a fraction of the file, or at an absolute offset."""
     data = bytearray(path.read_bytes())
@@ -870,10 +873,12 @@ def _truncate(path: Path, keep: float = 0.5) -> None:
 
 def _rehash(folder: Path) -> None:
     """Make index_meta.json agree with the files as they are now (a meta written after the damage)."""
-    from rag_jobs.index.faiss_index import META_FILE, _sha256
+    from rag_jobs.artifacts.digests import hash_file
+    from rag_jobs.index.faiss_index import META_FILE
 
     meta = json.loads((folder / META_FILE).read_text())
-    meta["sha256"] = {name: _sha256(folder / name) for name in meta["sha256"]}
+    meta["sha256"] = {name: hash_file(folder / name) for name in meta["sha256"]}
+    meta["bytes"] = {name: (folder / name).stat().st_size for name in meta["sha256"]}
     (folder / META_FILE).write_text(json.dumps(meta))
 
 
@@ -884,12 +889,12 @@ def run_index_faults(root: Path) -> dict[str, Any]:
     from rag_jobs.index.faiss_index import (
         INDEX_FILE,
         META_FILE,
-        PASSAGES_FILE,
         VECTORS_FILE,
         build_index,
         load_index,
         write_index,
     )
+    from rag_jobs.index.store import IDS_FILE
 
     box = Sandbox(root, "sandbox-index")
     d = box.dir
@@ -935,8 +940,12 @@ def run_index_faults(root: Path) -> dict[str, Any]:
          "reject"),
         ("load_index: corrupt vectors.npy", lambda: load_index(damaged("c4", lambda f: _flip(f / VECTORS_FILE, 0.05))),
          "reject"),
-        ("load_index: truncated passages.jsonl",
-         lambda: load_index(damaged("c5", lambda f: _truncate(f / PASSAGES_FILE))), "reject"),
+        ("load_index: truncated passages-00000.arrow",
+         lambda: load_index(damaged("c5", lambda f: _truncate(f / PASSAGES_ARROW))), "reject"),
+        ("load_index: truncated vectors.npy (memory-mapped)",
+         lambda: load_index(damaged("c10", lambda f: _truncate(f / VECTORS_FILE, 0.9))), "reject"),
+        ("load_index: corrupt ids.npy", lambda: load_index(damaged("c11", lambda f: _flip(f / IDS_FILE, 0.9))),
+         "reject"),
         ("load_index: missing index.faiss", lambda: load_index(damaged("c6", lambda f: (f / INDEX_FILE).unlink())),
          "reject"),
         ("load_index: index_meta.json not UTF-8",
@@ -962,7 +971,10 @@ def run_index_forged_meta_faults(root: Path) -> dict[str, Any]:
     not an object, one that lacks 'dim', or one rewritten after the damage. `load_index(verify=True)`
     should still answer with an IntegrityError, not a FAISS RuntimeError, a ValueError or a KeyError.
     (`rag-jobs serve --index FOLDER` loads a user's folder this way.)"""
-    from rag_jobs.index.faiss_index import INDEX_FILE, META_FILE, PASSAGES_FILE, VECTORS_FILE, load_index
+    import numpy as np
+
+    from rag_jobs.index.faiss_index import INDEX_FILE, META_FILE, VECTORS_FILE, load_index
+    from rag_jobs.index.store import IDS_FILE
 
     box = Sandbox(root, "sandbox-index-meta")
     d = box.dir
@@ -1003,8 +1015,13 @@ def run_index_forged_meta_faults(root: Path) -> dict[str, Any]:
          lambda: load_index(damaged("m4", then_rehash(lambda f: _truncate(f / INDEX_FILE))), verify=True), "reject"),
         ("truncated vectors.npy, meta rewritten",
          lambda: load_index(damaged("m5", then_rehash(lambda f: _truncate(f / VECTORS_FILE, 0.2)))), "reject"),
-        ("bad JSON line in passages.jsonl, meta rewritten",
-         lambda: load_index(damaged("m6", then_rehash(lambda f: (f / PASSAGES_FILE).write_text("{bad\n")))),
+        ("garbage passages-00000.arrow, meta rewritten",
+         lambda: load_index(damaged("m6", then_rehash(lambda f: (f / PASSAGES_ARROW).write_bytes(os.urandom(512))))),
+         "reject"),
+        ("truncated passages-00000.arrow (memory-mapped), meta rewritten",
+         lambda: load_index(damaged("m7", then_rehash(lambda f: _truncate(f / PASSAGES_ARROW, 0.7)))), "reject"),
+        ("ids.npy of another length, meta rewritten",
+         lambda: load_index(damaged("m8", then_rehash(lambda f: np.save(f / IDS_FILE, np.array([b"p0"]))))),
          "reject"),
     ]
     _run_cases(box, tally, cases)
