@@ -76,7 +76,7 @@ def test_an_old_format_index_is_refused_with_what_to_do(tmp_path):
     _index(tmp_path)
     meta = json.loads((tmp_path / META_FILE).read_text())
     (tmp_path / META_FILE).write_text(json.dumps({**meta, "format": 1}))
-    with pytest.raises(IntegrityError, match="format 1.*rebuild it"):
+    with pytest.raises(IntegrityError, match=r"format 1.*rebuild it"):
         load_index(tmp_path)
 
 
@@ -124,7 +124,7 @@ def test_an_index_referencing_its_corpus_needs_it(tmp_path):
     r = load_index(tmp_path / "ix", tmp_path / "corpus")
     assert [p.title for p in r.passages(["e", "a", "c"])] == ["E", "A", "C"]
     (tmp_path / "corpus" / "passages-00001.arrow").write_bytes(b"")
-    with pytest.raises(IntegrityError, match="corpus file .*passages-00001.arrow has 0 bytes"):
+    with pytest.raises(IntegrityError, match=r"corpus file .*passages-00001.arrow has 0 bytes"):
         load_index(tmp_path / "ix", tmp_path / "corpus")
 
 
