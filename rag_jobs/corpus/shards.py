@@ -93,6 +93,7 @@ class CorpusShards:
             n += f["rows"]
         self.rows = n
         self._tables: dict[int, object] = {}
+        self._batch_starts: dict[int, tuple] = {}
 
     def __len__(self) -> int:
         return self.rows
@@ -119,6 +120,16 @@ class CorpusShards:
         for i in range(len(self.files)):
             self._table(i)
 
+    def _batches(self, i: int):
+        """File i's record batches and the row each starts at (take per batch: a take over the whole
+        table would first concatenate its chunks, copying the file's text into memory)."""
+        if i not in self._batch_starts:
+            import numpy as np
+
+            batches = self._table(i).to_batches()
+            self._batch_starts[i] = (batches, np.cumsum([0] + [b.num_rows for b in batches]))
+        return self._batch_starts[i]
+
     def take(self, rows) -> list[Passage]:
         """The passages at these row numbers, in the order given; only their pages are read."""
         import numpy as np
@@ -132,10 +143,15 @@ class CorpusShards:
         out: list[Passage | None] = [None] * len(rows)
         for i in np.unique(which):
             pos = np.flatnonzero(which == i)
-            part = self._table(int(i)).take(rows[pos] - starts[i])
-            cols = [part.column(c).to_pylist() for c in ("id", "title", "text")]
-            for j, p, t, x in zip(pos, *cols):
-                out[j] = Passage(p, t, x)
+            local = rows[pos] - starts[i]
+            batches, bstarts = self._batches(int(i))
+            bwhich = np.searchsorted(bstarts, local, side="right") - 1
+            for b in np.unique(bwhich):
+                bpos = pos[bwhich == b]
+                part = batches[b].take(local[bwhich == b] - bstarts[b])
+                cols = [part.column(c).to_pylist() for c in ("id", "title", "text")]
+                for j, p, t, x in zip(bpos, *cols):
+                    out[j] = Passage(p, t, x)
         return out  # type: ignore[return-value]
 
     def id_batches(self, lo: int = 0, hi: int | None = None):
