@@ -96,12 +96,14 @@ def hard_negatives(retriever, model, examples, n: int) -> dict[str, torch.Tensor
     golds = {e.id: set(e.gold_passage_ids).union(*e.recall_groups) for e in examples}  # no gold title's chunk
     k = min(n + max((len(g) for g in golds.values()), default=0), len(retriever))
     hits = retriever.search(encode_texts(model, [e.question for e in examples]), k)
-    out = {}
-    for e, ids in zip(examples, hits.ids):
-        gold = golds[e.id]
-        picked = [i for i in ids if i not in gold][:n]
-        vecs = retriever.vectors_for(picked) if picked else np.zeros((0, dim), dtype=np.float32)
-        out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs, dtype=np.float32))  # (<= n, D)
+    picked = {e.id: [i for i in ids if i not in golds[e.id]][:n] for e, ids in zip(examples, hits.ids)}
+    flat = [i for ids in picked.values() for i in ids]
+    vecs = retriever.vectors_for(flat) if flat else np.zeros((0, dim), dtype=np.float32)  # one lookup for all
+    out, at = {}, 0
+    for e in examples:
+        m = len(picked[e.id])
+        out[e.id] = torch.from_numpy(np.ascontiguousarray(vecs[at : at + m], dtype=np.float32))  # (<= n, D)
+        at += m
     return out
 
 
@@ -109,10 +111,13 @@ def training_pairs(retriever, model, examples, hard: int) -> list[tuple[str, tor
     """(question, its gold passage's frozen vector (D,), its hard negatives (<= hard, D)) for every gold passage
     (positive) in the index; questions without one are left out (the caller counts them). DataError when the
     split has no context labels at all."""
-    if not any(g in retriever for e in examples for g in e.gold_passage_ids):
+    wanted = sorted({g for e in examples for g in e.gold_passage_ids})
+    held = {g for g, ok in zip(wanted, retriever.contains(wanted) if wanted else []) if ok}  # one membership lookup
+    if not held:
         raise DataError("finetune-embed needs context labels (gold passages) in the training split; "
                         "this dataset has none: use ft-gen, two-phase or a joint strategy")
-    examples = [e for e in examples if any(g in retriever for g in e.gold_passage_ids)]
+    examples = [e for e in examples if any(g in held for g in e.gold_passage_ids)]
     negatives = hard_negatives(retriever, model, examples, hard)
-    return [(e.question, torch.from_numpy(retriever.vectors_for([g])[0].copy()), negatives[e.id])
-            for e in examples for g in e.gold_passage_ids if g in retriever]
+    pairs = [(e, g) for e in examples for g in e.gold_passage_ids if g in held]
+    vecs = retriever.vectors_for([g for _, g in pairs])
+    return [(e.question, torch.from_numpy(vecs[j].copy()), negatives[e.id]) for j, (e, _) in enumerate(pairs)]
