@@ -16,6 +16,7 @@ class JobInfo:
     annotations: dict[str, str] = field(default_factory=dict)
     state: str = "active"
     message: str = ""  # the Failed condition's reason and message
+    suspended: bool = False  # spec.suspend: waiting for Kueue to admit it (or preempted by it); still pending
 
     @property
     def finished(self) -> bool:

@@ -114,6 +114,13 @@ class ClusterConfig(BaseModel):
     index_client: str | None = Field(None, pattern=_DNS_LABEL, max_length=63,
                                      description="the chart's fullname: step pods get the label "
                                      "rag-jobs.io/index-client=<it> that the chart's NetworkPolicy admits")
+    queue_name: str | None = Field(None, pattern=_DNS_LABEL, max_length=63,
+                                   description="Kueue LocalQueue: step Jobs get the label kueue.x-k8s.io/queue-name "
+                                   "and are created suspended, for Kueue to admit")
+    labels: dict[str, str] = Field(default_factory=dict, description="extra labels of every Job and its pods "
+                                   "(may not set the rag-jobs.io/*, app.kubernetes.io/* or Kueue labels)")
+    annotations: dict[str, str] = Field(default_factory=dict, description="extra annotations of every Job and "
+                                        "its pods (may not set rag-jobs.io/*)")
     index_token_secret: str | None = Field(None, pattern=_DNS_LABEL, max_length=253,
                                            description="Secret whose key `token` is the index service's bearer "
                                            "token (mounted as a file)")
@@ -124,6 +131,20 @@ class ClusterConfig(BaseModel):
         bad = [k for k, val in v.items() if not isinstance(val, str) or not k]
         if bad:
             raise ValueError(f"node_selector keys must be non-empty with string values, got {bad}")
+        return v
+
+    @field_validator("labels", "annotations")
+    @classmethod
+    def _not_ours(cls, v: dict[str, str], info) -> dict[str, str]:
+        reserved = ("rag-jobs.io/", "app.kubernetes.io/", "kueue.x-k8s.io/") if info.field_name == "labels" else (
+            "rag-jobs.io/",)
+        taken = sorted(k for k in v if not isinstance(k, str) or not k or k.startswith(reserved))
+        if taken:
+            raise ValueError(f"{info.field_name} may not set {', '.join(map(str, taken))}: rag-jobs sets those "
+                             f"keys itself (the driver finds its Jobs by them)")
+        bad = sorted(k for k, val in v.items() if not isinstance(val, str))
+        if bad:
+            raise ValueError(f"{info.field_name} values must be strings: {bad}")
         return v
 
     @field_validator("resources")

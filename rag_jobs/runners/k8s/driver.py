@@ -61,6 +61,7 @@ class DriveState:
     created: list[str] = field(default_factory=list)  # Job names created by this pass
     reused: list[str] = field(default_factory=list)  # steps committed by reference to another run's equal step
     running: list[str] = field(default_factory=list)  # units whose Job is active
+    suspended: list[str] = field(default_factory=list)  # units whose Job waits for admission (Kueue)
     waiting: list[str] = field(default_factory=list)  # units whose inputs are not committed yet
     committed: list[str] = field(default_factory=list)  # committed steps
     failed: str | None = None  # why the run failed (in this pass or before)
@@ -104,8 +105,8 @@ def reconcile(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig) -> D
             continue
         job = job_of(unit)
         if job is not None:
-            if not job.finished:
-                state.running.append(unit.name)
+            if not job.finished:  # a suspended Job (queued or preempted by Kueue) is pending, never re-created
+                (state.suspended if job.suspended else state.running).append(unit.name)
             elif not unit.is_grid:  # a grid's failed children are the selection's business
                 why = f": {job.message}" if job.message else ""
                 return fail(f"step {unit.name} {'failed' if job.state == 'failed' else 'ended uncommitted'}"
@@ -147,10 +148,11 @@ def drive(graph: Graph, store, api: ClusterApi, cluster: ClusterConfig, *, poll_
             log(DRIVER_UNIT, f"reuse {name} from another run (same config and inputs)")
         for name in state.created:
             log(DRIVER_UNIT, f"created Job {name}")
-        summary = (len(state.committed), len(state.running), len(state.waiting))
+        summary = (len(state.committed), len(state.running), len(state.waiting), len(state.suspended))
         if summary != last:
+            queued = f", {summary[3]} suspended (waiting for admission)" if summary[3] else ""
             log(DRIVER_UNIT, f"{summary[0]}/{len(graph.steps)} steps committed, {summary[1]} Jobs running, "
-                             f"{summary[2]} waiting")
+                             f"{summary[2]} waiting{queued}")
             last = summary
         if state.failed:
             log(DRIVER_UNIT, f"run {graph.run_id} failed: {state.failed}")

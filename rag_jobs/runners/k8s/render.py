@@ -33,6 +33,7 @@ DRIVER_UNIT = "driver"
 L_NAME, L_INSTANCE, L_COMPONENT = "app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"
 L_PART_OF, L_MANAGED_BY = "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"
 L_RUN, L_STEP, L_STRATEGY = "rag-jobs.io/run", "rag-jobs.io/step", "rag-jobs.io/strategy"
+L_QUEUE = "kueue.x-k8s.io/queue-name"
 A_STEPS, A_RUN_URI = "rag-jobs.io/steps", "rag-jobs.io/run-uri"  # annotations: the steps a Job runs, in index order
 INDEX_LABEL = "batch.kubernetes.io/job-completion-index"  # set by Kubernetes on the pods of an Indexed Job
 
@@ -266,12 +267,19 @@ def pod_failure_policy(indexed: bool) -> dict[str, Any]:
 
 
 def _job(name: str, meta_labels: dict[str, str], annotations: dict[str, str], job_spec: dict[str, Any],
-         pod_spec: dict[str, Any], namespace: str) -> dict[str, Any]:
+         pod_spec: dict[str, Any], namespace: str, cluster: ClusterConfig | None = None) -> dict[str, Any]:
+    extra_labels = dict(cluster.labels) if cluster else {}
+    extra_annotations = dict(cluster.annotations) if cluster else {}
+    # Pods do not carry the queue label: Kueue queues the Job; a queued pod would be gated on its own.
+    template: dict[str, Any] = {"labels": {k: v for k, v in {**extra_labels, **meta_labels}.items() if k != L_QUEUE}}
+    if extra_annotations:
+        template["annotations"] = extra_annotations
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": meta_labels, "annotations": annotations},
-        "spec": {**job_spec, "template": {"metadata": {"labels": dict(meta_labels)}, "spec": pod_spec}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {**extra_labels, **meta_labels},
+                     "annotations": {**extra_annotations, **annotations}},
+        "spec": {**job_spec, "template": {"metadata": template, "spec": pod_spec}},
     }
 
 
@@ -303,8 +311,11 @@ def render_unit(unit: Unit, graph: Graph, cluster: ClusterConfig, store_uri: str
         }
     else:
         spec = {"backoffLimit": cluster.backoff_limit, **spec}
+    if cluster.queue_name:  # Kueue admits the Job by unsuspending it (and may suspend it again to preempt)
+        meta_labels[L_QUEUE] = cluster.queue_name
+        spec["suspend"] = True
     return _job(job_name(graph.run_id, unit.name, indexed=unit.is_grid), meta_labels, annotations, spec, pod,
-                cluster.namespace)
+                cluster.namespace, cluster)
 
 
 def render(graph: Graph, cluster: ClusterConfig, store_uri: str) -> list[dict[str, Any]]:
@@ -328,7 +339,9 @@ def render_driver_job(graph: Graph, cluster: ClusterConfig, store_uri: str) -> d
         "ttlSecondsAfterFinished": cluster.ttl_seconds_after_finished,
         "podFailurePolicy": pod_failure_policy(False),
     }
-    return _job(job_name(graph.run_id, DRIVER_UNIT), meta_labels, {A_RUN_URI: run}, spec, pod, cluster.namespace)
+    # The driver is not queued: it holds no GPU and must run to admit the rest.
+    return _job(job_name(graph.run_id, DRIVER_UNIT), meta_labels, {A_RUN_URI: run}, spec, pod, cluster.namespace,
+                cluster)
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:

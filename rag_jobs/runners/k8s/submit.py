@@ -88,8 +88,9 @@ class KubeApi:
                               label_selector=_selector(labels), limit=500, _continue=token)
             for j in page.items:
                 state, message = job_state(j.status.conditions if j.status else None)
+                suspended = bool(j.spec and j.spec.suspend) and state == "active"
                 out.append(JobInfo(j.metadata.name, dict(j.metadata.labels or {}),
-                                   dict(j.metadata.annotations or {}), state, message))
+                                   dict(j.metadata.annotations or {}), state, message, suspended))
             token = page.metadata._continue
             if not token:
                 return out

@@ -444,3 +444,36 @@ def test_kube_api_reports_an_unreachable_api_as_transient(emulator, tmp_path, mo
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     with pytest.raises(TransientError, match="unreachable"):
         KubeApi(NS).list_jobs({"a": "b"})
+
+
+# --- Kueue: suspended Jobs are pending, never duplicated -------------------------------------------------
+
+
+def test_queued_jobs_are_created_suspended_and_stay_pending_until_kueue_resumes_them(emulator, store, cluster,
+                                                                                       tmp_path):
+    queued = cluster.model_copy(update={"queue_name": "team-a", "labels": {"team": "a"},
+                                        "annotations": {"cost-center": "ml-42"}})
+    graph = _graph("baseline", store)
+    api = _api()
+    state = reconcile(graph, store, api, queued)
+    corpus = emulator.live()[_name(graph, "corpus")]
+    assert corpus["spec"]["suspend"] is True
+    assert corpus["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert corpus["metadata"]["labels"]["team"] == "a" and corpus["metadata"]["annotations"]["cost-center"] == "ml-42"
+    assert "kueue.x-k8s.io/queue-name" not in corpus["spec"]["template"]["metadata"]["labels"]
+    assert corpus["spec"]["template"]["metadata"]["labels"]["team"] == "a"
+    for _ in range(3):  # not admitted yet: pending, not failed, and not created again
+        state = reconcile(graph, store, api, queued)
+        assert state.suspended == ["corpus"] and state.running == [] and state.failed is None
+    emulator.batch.patch_namespaced_job(_name(graph, "corpus"), NS, {"spec": {"suspend": False}})  # Kueue admits
+    state = reconcile(graph, store, api, queued)
+    assert state.running == ["corpus"] and state.suspended == []
+    emulator.batch.patch_namespaced_job(_name(graph, "corpus"), NS, {"spec": {"suspend": True}})  # preempted
+    assert reconcile(graph, store, api, queued).suspended == ["corpus"]
+    emulator.batch.patch_namespaced_job(_name(graph, "corpus"), NS, {"spec": {"suspend": False}})  # re-admitted
+    _commit(store, graph, "corpus", tmp_path)
+    emulator.set_condition(_name(graph, "corpus"), "Complete")
+    state = reconcile(graph, store, api, queued)
+    assert state.created == [_name(graph, "build-index"), _name(graph, "splits")]
+    assert emulator.posted().count(_name(graph, "corpus")) == 1
+    assert emulator.history(_name(graph, "corpus")) == ["created"]

@@ -245,3 +245,16 @@ def test_a_data_volume_is_mounted_read_only_in_step_pods_only(cluster):
         assert {"name": "data", "persistentVolumeClaim": {"claimName": "datasets", "readOnly": True}} in pod["volumes"]
     driver = render_driver_job(graph, with_data, STORE)["spec"]["template"]["spec"]
     assert all(v["name"] != "data" for v in driver["volumes"])
+
+
+def test_cluster_labels_may_not_take_the_keys_the_driver_selects_by():
+    from pydantic import ValidationError
+
+    from rag_jobs.runners.k8s.config import ClusterConfig
+
+    for key in ("rag-jobs.io/run", "app.kubernetes.io/name", "kueue.x-k8s.io/queue-name"):
+        with pytest.raises(ValidationError, match="rag-jobs sets those keys itself"):
+            ClusterConfig(labels={key: "x"})
+    with pytest.raises(ValidationError, match="may not set rag-jobs.io/steps"):
+        ClusterConfig(annotations={"rag-jobs.io/steps": "x"})
+    assert ClusterConfig(labels={"team": "a"}, queue_name="team-a").queue_name == "team-a"
