@@ -255,6 +255,6 @@ def test_cluster_labels_may_not_take_the_keys_the_driver_selects_by():
     for key in ("rag-jobs.io/run", "app.kubernetes.io/name", "kueue.x-k8s.io/queue-name"):
         with pytest.raises(ValidationError, match="rag-jobs sets those keys itself"):
             ClusterConfig(labels={key: "x"})
-    with pytest.raises(ValidationError, match="may not set rag-jobs.io/steps"):
+    with pytest.raises(ValidationError, match=r"may not set rag-jobs\.io/steps"):
         ClusterConfig(annotations={"rag-jobs.io/steps": "x"})
     assert ClusterConfig(labels={"team": "a"}, queue_name="team-a").queue_name == "team-a"
