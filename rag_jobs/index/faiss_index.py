@@ -410,7 +410,10 @@ def _read_faiss(path: Path):
     shared by every process of the node), else read into memory (e.g. HNSW)."""
     import faiss
 
-    try:
-        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
-    except RuntimeError:
-        return faiss.read_index(str(path))
+    flag = getattr(faiss, "IO_FLAG_MMAP_IFC", None)  # FAISS >= 1.9
+    if flag is not None:
+        try:
+            return faiss.read_index(str(path), flag)
+        except RuntimeError:
+            pass
+    return faiss.read_index(str(path))

@@ -54,6 +54,8 @@ class StepContext:
         self.label = spec.name
         self.extra: dict[str, Any] = {}
         self._device: str | None = None
+        self.tracker = None  # a training step's TensorBoard writer (steps.training.fit), closed by validate
+        self.trained_steps = 0
 
     @property
     def device(self) -> str:

@@ -22,6 +22,7 @@ from rag_jobs.steps.scoring import f1_rule_of, score_examples
 from rag_jobs.training import LoopConfig, ParamGroup, train
 from rag_jobs.training.distributed import DistInfo, init_distributed
 from rag_jobs.training.loop import TrainResult, seed_everything
+from rag_jobs.training.tracking import TB_DIR, Tracker
 
 
 class StoreCheckpoints:
@@ -70,9 +71,15 @@ def fit(ctx: StepContext, dist: DistInfo, module: torch.nn.Module, items, step_f
     """The one training loop over `items`, checkpointing `module`'s trainable weights into the store (a
     re-run resumes from the last checkpoint); leaves `module` in eval mode."""
     state, load = trainable_state(module)
+    tracker = None
+    if dist.is_main:  # TensorBoard events in the step folder (training.tracking)
+        tracker = Tracker(ctx.out_dir / TB_DIR, about={"run": ctx.run.run_id, "step": ctx.spec.name,
+                                                       "kind": ctx.spec.kind,
+                                                       "lr": {g.name: g.lr for g in groups}})
     result = train(label=ctx.label, items=items, step_fn=step_fn, groups=groups, cfg=loop_config(ctx.cfg),
                    trainable_state=state, load_trainable=load, checkpoints=StoreCheckpoints(ctx),
-                   work_dir=ctx.work_dir, dist_info=dist, full_batch=full_batch)
+                   work_dir=ctx.work_dir, dist_info=dist, full_batch=full_batch, tracker=tracker)
+    ctx.tracker, ctx.trained_steps = tracker, result.steps
     module.eval()
     return result
 
@@ -121,6 +128,11 @@ def validate(ctx: StepContext, retriever, examples, embedder, generator, known_a
                                     max_new_tokens=v.max_new_tokens, label=ctx.label, known_answers=known_answers,
                                     f1_rule=f1_rule_of(ctx.input_manifest("splits")))
     ctx.log("validation " + " ".join(f"{k}={metrics[k]:.4f}" for k in ("em", "f1", "recall") if k in metrics))
+    tracker = getattr(ctx, "tracker", None)
+    if tracker is not None:
+        tracker.scalars("validation", {k: metrics[k] for k in ("em", "f1", "recall", "answer_recall") if k in metrics},
+                        getattr(ctx, "trained_steps", 0))
+        tracker.close()
     recall_key = metrics["recall_metric"]
     with open(ctx.out_dir / VALIDATION_FILE, "w", encoding="utf-8") as f:  # per question: the selection's noise check
         for r in rows:

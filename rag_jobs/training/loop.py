@@ -27,6 +27,7 @@ from rag_jobs import interrupts
 from rag_jobs.errors import ConfigError, IntegrityError, UserError
 from rag_jobs.progress import fmt_duration, log
 from rag_jobs.training.distributed import DistInfo, all_reduce_mean_, all_reduce_step_state
+from rag_jobs.training.tracking import TB_DIR
 
 
 class TrainingDiverged(UserError):
@@ -182,12 +183,14 @@ def train(
     dist_info: DistInfo | None = None,
     on_step: Callable[[int, float], None] | None = None,
     full_batch: bool = False,
+    tracker=None,
 ) -> TrainResult:
     """Run `cfg.epochs` over `items`; returns the per-step losses. Resumes from the latest checkpoint.
 
     Under torchrun each rank takes every world_size-th item of a micro-batch. A rank's loss is weighted by its
     share of the micro-batch, so the averaged gradient is the one of the whole micro-batch whatever the split.
     `full_batch`: call `step_fn(mine, whole_micro_batch)` (frozen in-batch negatives need every rank's items).
+    `tracker` (training.tracking.Tracker, main rank only): loss and learning rates per step, kept in checkpoints.
     """
     info = dist_info or DistInfo()
     if not items:
@@ -216,6 +219,8 @@ def train(
         n = checkpoints.latest(folder)
         if n is not None:
             step = _load_checkpoint(folder, opt=opt, load_trainable=load_trainable)
+            if tracker is not None:
+                tracker.restore(folder / TB_DIR)
             with warnings.catch_warnings():  # fast-forwarding the schedule without optimizer steps
                 warnings.simplefilter("ignore", UserWarning)
                 for _ in range(step):
@@ -271,18 +276,20 @@ def train(
             window.append(step_loss)
             if on_step is not None:
                 on_step(step, step_loss)
+            if tracker is not None and info.is_main:
+                tracker.step(step, step_loss, opt.param_groups)
             if info.is_main and (step % cfg.log_every == 0 or step == total):
                 _progress(label, step, total, start_step, t0, window, opt)
                 window = []
             if not info.enabled:  # one process: a SIGTERM that came during the optimizer step counts now
                 stop = stop or interrupts.stop_requested()
             if checkpoints is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info)
+                _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info, tracker)
             elif stop and step < total:
                 # SIGTERM: keep this whole optimizer step, then exit 1 so the Job retries and resumes here.
                 if checkpoints is not None:
                     log(label, f"SIGTERM: checkpointing step {step} before exit")
-                    _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info)
+                    _checkpoint(checkpoints, work_dir, step, groups, opt, trainable_state, info, tracker)
                 raise interrupts.Preempted(f"{label}: stopped by SIGTERM at step {step}/{total}")
             if stop and step < total:
                 raise interrupts.Preempted(f"{label}: stopped by SIGTERM at step {step}/{total}")
@@ -293,11 +300,13 @@ def train(
 
 
 def _checkpoint(checkpoints: CheckpointIO, work_dir: Path | None, step: int, groups, opt, trainable_state,
-                info: DistInfo) -> None:
+                info: DistInfo, tracker=None) -> None:
     if not info.is_main or work_dir is None:
         return
     folder = work_dir / f"ckpt-{step:08d}"
     _save_checkpoint(folder, step=step, groups=groups, opt=opt, trainable=trainable_state())
+    if tracker is not None:  # the curve so far travels with the weights: a resumed step keeps it
+        tracker.snapshot(folder / TB_DIR)
     checkpoints.save(step, folder)
 
 

@@ -28,6 +28,27 @@ def _manifest(store: Path, step: str) -> dict:
     return json.loads((run / step / "_MANIFEST.json").read_text())
 
 
+def _assert_tensorboard_curves(store: Path) -> None:
+    """Every trained step committed TensorBoard events: loss and learning rate per step, validation at the end."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (run,) = list((store / "runs").iterdir())
+    trained = 0
+    for m in run.glob("*/_MANIFEST.json"):
+        manifest = json.loads(m.read_text())
+        if manifest["extra"]["kind"] not in ("finetune-embed", "finetune-gen", "joint"):
+            continue
+        trained += 1
+        events = [e["key"] for name, e in manifest["files"].items() if name.startswith("tensorboard/events.")]
+        assert events, manifest["step"]
+        acc = EventAccumulator(str(store / events[0]))
+        acc.Reload()
+        tags = set(acc.Tags()["scalars"])
+        assert "train/loss" in tags and any(t.startswith("lr/") for t in tags) and "validation/em" in tags, tags
+        assert len(acc.Scalars("train/loss")) == manifest["metrics"]["train_steps"], manifest["step"]
+    assert trained >= 4
+
+
 @pytest.mark.slow
 def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     store = tmp_path / "store"
@@ -59,6 +80,7 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
     curves = json.loads((tmp_path / "report" / "curves.json").read_text())
     assert {k.split("/")[1] for k in curves} == {"select-phase1", "select-phase2"}
+    _assert_tensorboard_curves(store)
 
     token_store = tmp_path / "store2"
     res = rag_jobs("run", "rag-token", "--in-process", "--store", str(token_store), "--from-run", str(run), *tiny,

@@ -127,3 +127,51 @@ def test_each_parameter_group_is_clipped_by_its_own_norm():
           load_trainable=lambda sd: None)
     assert seen["big"] == pytest.approx(1.0, rel=1e-4)
     assert seen["small"] == pytest.approx(expected_small, rel=1e-4)
+
+
+def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, dict[int, float]] = {}
+    for events in sorted(folder.glob("events.out.tfevents.*")):  # one file per attempt
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(tag)})
+    return {tag: sorted(v.items()) for tag, v in out.items()}
+
+
+def test_tensorboard_curves_survive_a_killed_and_resumed_run(tmp_path):
+    from rag_jobs.training.tracking import TB_DIR, Tracker
+
+    cfg = LoopConfig(epochs=2, batch_size=4, grad_accum=1, checkpoint_every=3, seed=7)  # 20 steps
+    ckpt = FolderCheckpoints(tmp_path / "ckpts")
+    (tmp_path / "ckpts").mkdir()
+
+    class Stop(Exception):
+        pass
+
+    def killed_at_8(step, loss):
+        if step == 8:
+            raise Stop()
+
+    model, items, step_fn, state, load = _setup()
+    first = Tracker(tmp_path / "a" / TB_DIR)
+    with pytest.raises(Stop):
+        train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()), 0.05)],
+              cfg=cfg, trainable_state=state, load_trainable=load, checkpoints=ckpt, work_dir=tmp_path / "a",
+              on_step=killed_at_8, tracker=first)
+    first.close()  # the killed pod's folder is lost; only the checkpoints (with their events) survive
+    model, items, step_fn, state, load = _setup()
+    tracker = Tracker(tmp_path / "b" / TB_DIR, about={"step": "t"})
+    res = train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()), 0.05)],
+                cfg=cfg, trainable_state=state, load_trainable=load, checkpoints=ckpt, work_dir=tmp_path / "b",
+                tracker=tracker)
+    tracker.scalars("validation", {"em": 0.25, "n": 4, "note": "x"}, res.steps)
+    tracker.close()
+    got = _scalars(tmp_path / "b" / TB_DIR)
+    assert res.resumed_from == 6
+    assert [s for s, _ in got["train/loss"]] == list(range(1, 21))  # 1-6 from the checkpoint, 7-20 resumed
+    assert [v for s, v in got["train/loss"] if s > 6] == pytest.approx(res.losses)  # this attempt's steps
+    assert [s for s, _ in got["lr/m"]] == list(range(1, 21)) and got["lr/m"][0][1] > 0
+    assert got["validation/em"] == [(20, 0.25)] and "validation/note" not in got
