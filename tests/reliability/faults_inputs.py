@@ -1372,7 +1372,8 @@ def run_config_faults(root: Path) -> dict[str, Any]:
         ("select_by bogus", SelectConfig, {"select_by": "bleu"}),
         ("shard out of range", BuildIndexConfig, {"shards": 2, "shard": 2}),
         ("search_params injection", BuildIndexConfig, {"search_params": "nprobe=1;rm -rf /"}),
-        ("retriever URL scheme", EvaluateConfig, {"retriever": "file:///etc/passwd"}),
+        ("retriever URL scheme", RunSettings, {"retriever": "file:///etc/passwd"}),
+        ("index vectors dtype", RunSettings, {"index_vectors": "int8"}),
         ("quantization int3", EvaluateConfig, {"quantization": "int3"}),
         ("config not a dict", FinetuneGenConfig, ["lr", 1e-4]),  # type: ignore[list-item]
         ("settings lr grid [0]", RunSettings, {"embed_lr_grid": [0]}),
