@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from rag_jobs.cli import cluster, corpora, planning, runs, serving  # noqa: F401  (each registers its commands)
+from rag_jobs.cli import bundles, cluster, corpora, planning, runs, serving  # noqa: F401  (each registers its commands)
 from rag_jobs.cli.common import DEFAULT_STORE, app, open_run, store_uri_of
 from rag_jobs.cli.options import check_settings, load_settings, lrs_from_run
 
