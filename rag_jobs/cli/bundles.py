@@ -35,19 +35,21 @@ def export(
 
 @app.command()
 def ask(
-    bundle: Path = typer.Argument(..., help="a bundle folder (rag-jobs export)"),
+    bundle: str = typer.Argument(..., help="a bundle folder (rag-jobs export), or a finished run "
+                                 "(<store-uri>/runs/<run-id>: its strategy is exported into the cache first)"),
     question: Optional[str] = typer.Argument(None, help="the question (or --questions FILE)"),
     questions: Optional[Path] = typer.Option(None, "--questions", help="a JSONL file of {\"question\": ...} rows, "
                                              "answered together (as evaluate batches them)"),
     k: Optional[int] = typer.Option(None, "--k", min=1, max=100, help="passages retrieved (default: the run's k)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per question on stdout"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="for a run: which of its strategies"),
 ) -> None:
     """Answer with a bundle: the tuned query encoder, the run's index, the tuned generator and the paper's prompt."""
     from rag_jobs.bundle import Pipeline
 
     try:
         texts = _questions(question, questions)
-        rows = Pipeline(bundle).ask(texts, k)
+        rows = Pipeline(_bundle_of(bundle, strategy)).ask(texts, k)
     except RagJobsError as exc:
         fail(exc)
     for row in rows:
@@ -57,6 +59,24 @@ def ask(
         typer.echo(f"Q: {row['question']}\nA: {row['answer']}")
         for s in row["sources"]:
             typer.echo(f"   {s['score']:.3f}  {s['title'] or s['id']}")
+
+
+def _bundle_of(spec: str, strategy: str | None) -> Path:
+    """A bundle folder as given, or a run's strategy exported once into the cache (reused next time)."""
+    from rag_jobs.bundle import BUNDLE_FILE
+    from rag_jobs.bundle import export as do_export
+    from rag_jobs.models.generator import cache_dir
+
+    if (Path(spec) / BUNDLE_FILE).is_file():
+        return Path(spec)
+    if "/runs/" not in spec.replace("\\", "/"):
+        raise DataError(f"{spec} is neither a bundle folder (no {BUNDLE_FILE}) nor <store-uri>/runs/<run-id>")
+    store, _ref, graph = open_run_graph(spec)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{graph.run_id}-{strategy or 'default'}")
+    folder = cache_dir() / "bundles" / safe
+    if not (folder / BUNDLE_FILE).is_file():
+        do_export(store, graph, folder, strategy=strategy)
+    return folder
 
 
 def _questions(question: str | None, path: Path | None) -> list[str]:

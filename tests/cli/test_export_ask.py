@@ -114,5 +114,10 @@ def test_export_loads_without_rag_jobs_and_ask_answers_as_the_run_did(tmp_path, 
     res = _cli("ask", str(bundle), questions[0], cwd=tmp_path)
     assert res.returncode == 0 and res.stdout.startswith(f"Q: {questions[0]}\nA: "), res.stderr[-2000:]
     assert len([x for x in res.stdout.splitlines() if x.startswith("   ")]) == desc["prompt"]["k"]
+    res = _cli("ask", str(run), questions[1], "--json", cwd=tmp_path)  # a run: exported into the cache first
+    assert res.returncode == 0, res.stderr[-2000:]
+    row = json.loads(res.stdout.strip().splitlines()[-1])
+    assert row["question"] == questions[1] and len(row["sources"]) == desc["prompt"]["k"]
+    assert [s["id"] for s in row["sources"]] == preds[1]["retrieved"]  # the same encoder and index
     res = _cli("ask", str(bundle), "--questions", str(tmp_path / "nope.jsonl"), cwd=tmp_path)
     assert res.returncode == 2 and "nope.jsonl" in res.stderr
