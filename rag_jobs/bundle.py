@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_jobs.artifacts import StepRef, fetch_manifest, read_manifest
+from rag_jobs.artifacts import StepRef, fetch_manifest, read_selected
 from rag_jobs.artifacts.layout import ADAPTER_DIR, EMBEDDER_DIR
 from rag_jobs.core.prompts import INSTRUCTION, TEMPLATE
 from rag_jobs.errors import ConfigError, DataError
@@ -47,16 +47,10 @@ class Exported:
 
 def _committed(store, run_id: str, step: str):
     """A committed step's manifest; a selection step stands for the grid child it selected."""
-    ref = StepRef(run_id, step)
-    for _ in range(4):
-        manifest = read_manifest(store, ref)
-        if manifest is None:
-            raise DataError(f"step {step!r} of run {run_id!r} is not committed: the run has not finished")
-        selected = (manifest.extra or {}).get("selected")
-        if not selected:
-            return manifest
-        ref = StepRef(run_id, selected)
-    raise DataError(f"step {step!r}: selection chain too deep")
+    manifest = read_selected(store, StepRef(run_id, step))
+    if manifest is None:
+        raise DataError(f"step {step!r} of run {run_id!r} is not committed: the run has not finished")
+    return manifest
 
 
 def _evaluate_step(graph, strategy: str | None):

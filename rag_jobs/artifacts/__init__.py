@@ -10,6 +10,7 @@ from rag_jobs.artifacts.commit import (
     latest_checkpoint,
     prune_checkpoints,
     read_manifest,
+    read_selected,
     sweep_run,
     sweep_uncommitted,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "parse_run_uri",
     "prune_checkpoints",
     "read_manifest",
+    "read_selected",
     "run_uri",
     "sweep_run",
     "sweep_uncommitted",

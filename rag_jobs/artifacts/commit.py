@@ -80,6 +80,17 @@ def read_manifest(store: ArtifactStore, ref: Target) -> Manifest | None:
     return manifest
 
 
+
+def read_selected(store: ArtifactStore, ref: StepRef, depth: int = 4) -> Manifest | None:
+    """The manifest of a committed step, or None; a selection step stands for the grid child it selected."""
+    for _ in range(depth):
+        manifest = read_manifest(store, ref)
+        selected = (manifest.extra or {}).get("selected") if manifest is not None else None
+        if not selected:
+            return manifest
+        ref = StepRef(ref.run_id, selected)
+    raise IntegrityError(f"{ref.describe()}: selection chain deeper than {depth}")
+
 def is_committed(store: ArtifactStore, ref: Target) -> bool:
     """Whether the step (or checkpoint) has a manifest."""
     return store.exists(ref.manifest_key)

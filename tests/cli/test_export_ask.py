@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_run_baseline import rag_jobs as _cli  # the CLI as a user runs it: a subprocess
 
 TINY = ["--dataset", "demo", "--limit", "60", "--eval-limit", "6", "--train-limit", "8", "--val-limit", "4",
         "--batch-size", "4", "--device", "cpu", "--lr-grid", "1e-3"]
@@ -44,11 +44,6 @@ for name, m in (("adapter", model), ("merged", merged.float())):
     out[name] = g[0, ids["input_ids"].shape[1]:].tolist()
 json.dump(out, open(f"{work}/generated.json", "w"))
 """
-
-
-def _cli(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rag_jobs.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 @pytest.mark.slow

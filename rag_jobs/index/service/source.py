@@ -71,24 +71,16 @@ class IndexSource:
 
     def _committed(self):
         """(store, manifest) of the step; a selection step stands for the grid child it selected."""
-        from rag_jobs.artifacts import ArtifactNotFound, StepRef, open_store, read_manifest
+        from rag_jobs.artifacts import ArtifactNotFound, open_store, read_selected
 
         if self._manifest is None:
             store = open_store(self.store_uri)
-            ref = self.step_ref
-            for _ in range(4):
-                manifest = read_manifest(store, ref)
-                if manifest is None:
-                    raise ArtifactNotFound(f"{ref.describe()} is not committed in {store.uri}")
-                selected = (manifest.extra or {}).get("selected")
-                if not selected:
-                    break
-                ref = StepRef(ref.run_id, selected)
-            else:
-                raise DataError(f"{self.description}: selection chain too deep")
+            manifest = read_selected(store, self.step_ref)
+            if manifest is None:
+                raise ArtifactNotFound(f"{self.step_ref.describe()} is not committed in {store.uri}")
             missing = [name for name in INDEX_FILES if name not in manifest.files]
             if missing:
-                raise DataError(f"{ref.describe()} holds no index (no {missing[0]})")
+                raise DataError(f"{self.description} holds no index (no {missing[0]})")
             self._store, self._manifest = store, manifest
         return self._store, self._manifest
 
