@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 CACHE_ENTRIES = 16_384
@@ -29,12 +30,22 @@ def _key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
 
 
+_lock = threading.Lock()  # fetch verifies files from several threads: one read-modify-write at a time
+_memo: dict = {"key": None, "cache": {}}  # the cache file as last parsed, while it is unchanged on disk
+
+
 def _read() -> dict:
+    """The cache, parsed again only when the file changed (a load checks dozens of files against it)."""
+    path = cache_file()
     try:
-        cache = json.loads(cache_file().read_text())
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if _memo["key"] != key:
+            cache = json.loads(path.read_text())
+            _memo.update(key=key, cache=cache if isinstance(cache, dict) else {})
     except (OSError, ValueError):
         return {}
-    return cache if isinstance(cache, dict) else {}
+    return dict(_memo["cache"])
 
 
 def _write(cache: dict) -> None:
@@ -42,7 +53,7 @@ def _write(cache: dict) -> None:
     cache = dict(list(cache.items())[-CACHE_ENTRIES:])  # the newest entries: the file stays small
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(cache))
         tmp.replace(path)
     except OSError:
@@ -62,20 +73,22 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """The file's sha256: remembered when the file is unchanged since it was last hashed or verified."""
     path = Path(path)
     key = _key(path)
-    cache = _read()
-    if key in cache:
-        return cache[key]
+    known = _read().get(key)
+    if known is not None:
+        return known
     digest = hash_file(path)
-    cache = _read()  # another process may have written meanwhile
-    cache[key] = digest
-    _write(cache)
+    with _lock:
+        cache = _read()  # another thread or process may have written meanwhile
+        cache[key] = digest
+        _write(cache)
     return digest
 
 
 def remember_sha256(path: str | os.PathLike[str], digest: str) -> None:
     """Record a digest just verified (e.g. while downloading) for the file as it is now."""
     path = Path(path)
-    cache = _read()
-    cache.pop(_key(path), None)
-    cache[_key(path)] = digest
-    _write(cache)
+    with _lock:
+        cache = _read()
+        cache.pop(_key(path), None)
+        cache[_key(path)] = digest
+        _write(cache)

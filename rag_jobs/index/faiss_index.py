@@ -36,6 +36,13 @@ CHECKPOINT_ROWS = 1 << 20  # a build reports (for a checkpoint) after each this 
 ProgressFn = Callable[[int, int], None]
 
 
+def embedding_dim(model) -> int:
+    """The width of a sentence-transformers model's vectors (the method was renamed in v5)."""
+    if hasattr(model, "get_embedding_dimension"):
+        return int(model.get_embedding_dimension())
+    return int(model.get_sentence_embedding_dimension())
+
+
 def encode_texts(
     model, texts: Sequence[str], *, batch_size: int = 64, progress: ProgressFn | None = None
 ) -> np.ndarray:
@@ -43,9 +50,7 @@ def encode_texts(
     import torch
 
     n = len(texts)
-    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-        model.get_sentence_embedding_dimension()
-    )
+    dim = embedding_dim(model)
     out = np.empty((n, dim), dtype=np.float32)
     # Longest first: similar lengths share a batch (little padding) and memory peaks early.
     order = sorted(range(n), key=lambda i: -len(texts[i]))

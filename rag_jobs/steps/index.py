@@ -17,7 +17,7 @@ import numpy as np
 from rag_jobs.corpus.shards import CORPUS_META, CorpusShards
 from rag_jobs.errors import IntegrityError
 from rag_jobs.index import encode_texts
-from rag_jobs.index.faiss_index import write_store
+from rag_jobs.index.faiss_index import embedding_dim, write_store
 from rag_jobs.index.store import ids_digest
 from rag_jobs.jobs.common import StepContext
 from rag_jobs.models import load_embedder
@@ -54,8 +54,7 @@ def encode_shard(ctx: StepContext, corpus: CorpusShards) -> dict:
     lo, hi = shard_bounds(len(corpus), cfg.shards, cfg.shard)
     ctx.log(f"shard {cfg.shard + 1}/{cfg.shards}: passages {lo}..{hi - 1} of {len(corpus)}")
     model = load_embedder(cfg.embedder, device=ctx.device)
-    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-        model.get_sentence_embedding_dimension())
+    dim = embedding_dim(model)
     out = np.lib.format.open_memmap(ctx.out_dir / SHARD_VECTORS, mode="w+", dtype=np.float32, shape=(hi - lo, dim))
     timing: dict = {}
     at = 0
@@ -80,8 +79,7 @@ def build_whole(ctx: StepContext, corpus: CorpusShards) -> dict:
     """Encode the whole corpus in this step and write the index over it."""
     cfg = ctx.cfg
     model = load_embedder(cfg.embedder, device=ctx.device)
-    dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-        model.get_sentence_embedding_dimension())
+    dim = embedding_dim(model)
     progress = Progress(ctx.label, "encoded", len(corpus), unit="passages")
     timing: dict = {}
     meta = write_store(corpus, ctx.out_dir, lambda: _encode(model, corpus, 0, len(corpus), cfg.batch_size, progress,

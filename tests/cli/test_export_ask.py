@@ -42,6 +42,13 @@ for name, m in (("adapter", model), ("merged", merged.float())):
     with torch.no_grad():
         g = m.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     out[name] = g[0, ids["input_ids"].shape[1]:].tolist()
+# the merged 16-bit weights are the adapter's merge in full precision, rounded (and differ from the base)
+full = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(f"{bundle}/generator"),
+                                 f"{bundle}/adapter").merge_and_unload().state_dict()
+base = AutoModelForCausalLM.from_pretrained(f"{bundle}/generator").state_dict()
+half = merged.state_dict()
+out["merge_err"] = max(float((half[k].float() - v).abs().max()) for k, v in full.items())
+out["lora_delta"] = max(float((full[k] - base[k]).abs().max()) for k in full)
 json.dump(out, open(f"{work}/generated.json", "w"))
 """
 
@@ -97,7 +104,9 @@ def test_export_loads_without_rag_jobs_and_ask_answers_as_the_run_did(tmp_path, 
         ours = model.eval().generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     generated = json.loads((work / "generated.json").read_text())
     assert generated["adapter"] == ours[0, ids["input_ids"].shape[1]:].tolist()
-    assert len(generated["merged"]) == len(generated["adapter"])  # merged in 16-bit: decodes, may round apart
+    assert generated["lora_delta"] > 0  # the adapter changed the weights the merge holds
+    assert generated["merge_err"] < 2e-3  # merged = base + adapter, rounded to float16
+    assert len(generated["merged"]) == len(generated["adapter"])
 
     qfile = tmp_path / "test.jsonl"
     qfile.write_text("".join(json.dumps({"question": q}) + "\n" for q in questions))
