@@ -10,6 +10,10 @@
       generator-merged/  with --merge: the adapter merged into the base in 16-bit (never into 4-bit weights)
       README.md          the model card
 
+A bundle is a local folder or a store prefix (`--out s3://bucket/bundles/x`): bundle.json lists every other
+file's size and sha256 and is written last, so a half-published bundle is never read; `open_bundle` fetches a
+store bundle into the cache (verified) before it is loaded.
+
 Document vectors are frozen in every strategy: re-encoding the corpus with the tuned encoder would silently
 change the retriever, so the document route is the base encoder.
 """
@@ -107,6 +111,109 @@ def export(store, graph, out: Path, *, strategy: str | None = None, merge: bool 
     return desc
 
 
+def export_to(store, graph, out: str, *, strategy: str | None = None, merge: bool = False,
+              work: Path | None = None) -> dict:
+    """Export into a local folder, or into a store prefix (`s3://...`, `file://...`): staged locally, then
+    uploaded with bundle.json last."""
+    import tempfile
+
+    if "://" not in out:
+        return export(store, graph, Path(out), strategy=strategy, merge=merge, work=work)
+    from rag_jobs.artifacts import open_store
+
+    target = open_store(out)
+    if target.exists(BUNDLE_FILE):
+        raise ConfigError(f"--out {out} already holds a bundle: export into a new prefix")
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        desc = export(store, graph, Path(tmp) / "bundle", strategy=strategy, merge=merge, work=work)
+        publish(Path(tmp) / "bundle", target)
+    return desc
+
+
+def publish(folder: Path, target) -> None:
+    """Upload a bundle folder into a store: every file, then bundle.json (its commit marker)."""
+    desc = read_bundle(folder)
+    for rel in desc["files"]:
+        target.put_file(rel, folder / rel)
+    target.put_file(BUNDLE_FILE, folder / BUNDLE_FILE)
+
+
+def _store_of(spec: str):
+    """The store of a bundle URI, or None for a local folder (a path, or file:// holding bundle.json)."""
+    from rag_jobs.artifacts import open_store
+
+    local = spec[len("file://"):] if spec.startswith("file://") else spec
+    if "://" not in local:
+        return None
+    return open_store(spec)
+
+
+def bundle_description(spec: str) -> dict:
+    """bundle.json of a bundle folder or store prefix, without fetching the models."""
+    from rag_jobs.errors import StoreError
+
+    store = _store_of(spec)
+    if store is None:
+        return read_bundle(Path(spec[len("file://"):] if spec.startswith("file://") else spec))
+    try:
+        raw = store.get_bytes(BUNDLE_FILE)
+    except StoreError as exc:  # not there (ArtifactNotFound) or not readable
+        raise DataError(f"{spec} holds no rag-jobs bundle ({BUNDLE_FILE}: {exc.one_line()})") from exc
+    try:
+        desc = json.loads(raw)
+    except ValueError as exc:
+        raise DataError(f"{spec}/{BUNDLE_FILE} is not JSON: {exc}") from exc
+    return _checked(desc, f"{spec}/{BUNDLE_FILE}")
+
+
+def open_bundle(spec: str, cache: Path | None = None) -> Path:
+    """A bundle folder as given, or a store bundle fetched once into the cache and verified file by file."""
+    from rag_jobs.artifacts.digests import file_sha256, hash_file, remember_sha256
+    from rag_jobs.artifacts.keys import validate_key
+    from rag_jobs.errors import IntegrityError, StoreError
+
+    store = _store_of(spec)
+    if store is None:
+        folder = Path(spec[len("file://"):] if spec.startswith("file://") else spec)
+        read_bundle(folder)
+        return folder
+    desc = bundle_description(spec)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.rstrip("/"))[-80:]
+    folder = (Path(cache) if cache is not None else _cache_root()) / "bundles" / safe
+    for rel, entry in desc["files"].items():
+        try:
+            validate_key(rel, what="bundle file")
+        except StoreError as exc:
+            raise IntegrityError(f"{spec}/{BUNDLE_FILE} is corrupt: {exc.one_line()}") from exc
+        target = folder.joinpath(*rel.split("/"))
+        if target.is_file() and target.stat().st_size == entry["size"] and file_sha256(target) == entry["sha256"]:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".partial")
+        store.get_file(rel, tmp)
+        digest = hash_file(tmp)
+        if tmp.stat().st_size != entry["size"] or digest != entry["sha256"]:
+            tmp.unlink()
+            raise IntegrityError(f"{spec}/{rel} does not match {BUNDLE_FILE} (size or sha256)")
+        tmp.replace(target)
+        remember_sha256(target, digest)
+    (folder / BUNDLE_FILE).write_text(json.dumps(desc, indent=2))  # last: the cached copy is complete
+    return folder
+
+
+def _cache_root() -> Path:
+    import os
+
+    return Path(os.environ.get("RAG_JOBS_CACHE") or Path.home() / ".cache" / "rag-jobs")
+
+
+def _file_list(folder: Path) -> dict:
+    from rag_jobs.artifacts.digests import file_sha256
+
+    return {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": file_sha256(p)}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != BUNDLE_FILE}
+
+
 def _export(store, graph, staging: Path, *, strategy: str | None, merge: bool, work: Path | None) -> dict:
     import tempfile
 
@@ -173,8 +280,9 @@ def _export(store, graph, staging: Path, *, strategy: str | None, merge: bool, w
                       "factory": index_meta.get("factory"), "size": index_meta.get("size"),
                       "dim": index_meta.get("dim")},
         }
-        (staging / BUNDLE_FILE).write_text(json.dumps(desc, indent=2))
         (staging / "README.md").write_text(model_card(desc))
+        desc["files"] = _file_list(staging)
+        (staging / BUNDLE_FILE).write_text(json.dumps(desc, indent=2))
     return desc
 
 
@@ -260,30 +368,45 @@ answers with it.
 
 def read_bundle(folder: Path) -> dict:
     path = Path(folder) / BUNDLE_FILE
+    if not path.is_file():
+        raise DataError(f"{folder} is not a bundle of rag-jobs export (no {BUNDLE_FILE})")
     try:
         desc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"{folder} is not a rag-jobs bundle ({BUNDLE_FILE}: {exc})") from exc
-    if desc.get("format") != BUNDLE_FORMAT:
-        raise DataError(f"{path}: bundle format {desc.get('format')!r}, this rag-jobs reads {BUNDLE_FORMAT}")
+    return _checked(desc, str(path))
+
+
+def _checked(desc, path: str) -> dict:
+    if not isinstance(desc, dict) or desc.get("format") != BUNDLE_FORMAT:
+        got = desc.get("format") if isinstance(desc, dict) else None
+        raise DataError(f"{path}: bundle format {got!r}, this rag-jobs reads {BUNDLE_FORMAT}")
+    missing = [k for k in ("strategy", "files", "prompt", "index", "generator") if k not in desc]
+    if missing:
+        raise DataError(f"{path}: not a complete bundle description (no {missing[0]!r})")
     return desc
 
 
 class Pipeline:
-    """A bundle loaded for answering: the tuned query encoder, the run's index, the tuned generator."""
+    """A bundle loaded for answering: the tuned query encoder, the run's index, the tuned generator.
 
-    def __init__(self, folder: Path, *, device: str = "cpu"):
+    `retriever` is an index already loaded (the service's); it must be the bundle's index (same content id).
+    """
+
+    def __init__(self, folder: Path, *, device: str = "cpu", retriever=None):
         from sentence_transformers import SentenceTransformer
 
         from rag_jobs.index.service.source import IndexSource
+        from rag_jobs.models.device import resolve_device
         from rag_jobs.models.generation import format_prompt
         from rag_jobs.models.generator import load_generator
 
+        device = resolve_device(device)
         self.folder = Path(folder)
         self.desc = read_bundle(self.folder)
         self._format = format_prompt
         self.embedder = SentenceTransformer(str(self.folder / "embedder"), device=device)
-        self.retriever = IndexSource(self.desc["index"]["uri"]).load()
+        self.retriever = retriever if retriever is not None else IndexSource(self.desc["index"]["uri"]).load()
         gen = self.desc["generator"]
         base = str(self.folder / gen["base"]) if gen["base"] == "generator" else gen["base"]
         adapter = str(self.folder / gen["adapter"]) if gen["adapter"] else None

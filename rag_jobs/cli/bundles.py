@@ -15,17 +15,18 @@ from rag_jobs.errors import DataError, RagJobsError
 @app.command()
 def export(
     run: str = RunArg,
-    out: Path = typer.Option(..., "--out", help="a new local folder for the bundle"),
+    out: str = typer.Option(..., "--out", help="a new local folder for the bundle, or a store prefix "
+                            "(s3://bucket/bundles/name; bundle.json is uploaded last)"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="which strategy of the run (its row label, "
                                            "e.g. 2-Phase, or its name, e.g. two-phase); needed when it has several"),
     merge: bool = typer.Option(False, "--merge", help="also merge the LoRA adapter into the base in 16-bit"),
 ) -> None:
     """Export one strategy of a finished run: embedder (query/document routes), adapter, prompt, card."""
-    from rag_jobs.bundle import export as do_export
+    from rag_jobs.bundle import export_to
 
     try:
         store, _ref, graph = open_run_graph(run)
-        desc = do_export(store, graph, out, strategy=strategy, merge=merge)
+        desc = export_to(store, graph, out, strategy=strategy, merge=merge)
     except RagJobsError as exc:
         fail(exc)
     m = desc["metrics"]
@@ -35,8 +36,9 @@ def export(
 
 @app.command()
 def ask(
-    bundle: str = typer.Argument(..., help="a bundle folder (rag-jobs export), or a finished run "
-                                 "(<store-uri>/runs/<run-id>: its strategy is exported into the cache first)"),
+    bundle: str = typer.Argument(..., help="a bundle (a folder or store prefix from rag-jobs export), or a "
+                                 "finished run (<store-uri>/runs/<run-id>: its strategy is exported into the "
+                                 "cache first)"),
     question: Optional[str] = typer.Argument(None, help="the question (or --questions FILE)"),
     questions: Optional[Path] = typer.Option(None, "--questions", help="a JSONL file of {\"question\": ...} rows, "
                                              "answered together (as evaluate batches them)"),
@@ -62,14 +64,17 @@ def ask(
 
 
 def _bundle_of(spec: str, strategy: str | None) -> Path:
-    """A bundle folder as given, or a run's strategy exported once into the cache (reused next time)."""
-    from rag_jobs.bundle import BUNDLE_FILE
+    """A bundle folder as given, a store bundle fetched into the cache, or a run's strategy exported once into
+    the cache (reused next time)."""
+    from rag_jobs.bundle import BUNDLE_FILE, open_bundle
     from rag_jobs.bundle import export as do_export
     from rag_jobs.models.generator import cache_dir
 
     if (Path(spec) / BUNDLE_FILE).is_file():
         return Path(spec)
     if "/runs/" not in spec.replace("\\", "/"):
+        if "://" in spec:
+            return open_bundle(spec)
         raise DataError(f"{spec} is neither a bundle folder (no {BUNDLE_FILE}) nor <store-uri>/runs/<run-id>")
     store, _ref, graph = open_run_graph(spec)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{graph.run_id}-{strategy or 'default'}")

@@ -8,12 +8,16 @@ from typing import Optional
 import typer
 
 from rag_jobs.cli.common import app, fail
-from rag_jobs.errors import RagJobsError
+from rag_jobs.errors import ConfigError, RagJobsError
 
 
 @app.command()
 def serve(
-    index: str = typer.Option(..., "--index", help="index folder, or <store-uri>/runs/<run-id>/build-index"),
+    index: Optional[str] = typer.Option(None, "--index", help="index folder, or <store-uri>/runs/<run-id>/build-index "
+                                        "(with --pipeline: defaults to the bundle's index)"),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help="a bundle of rag-jobs export (folder or store "
+                                           "prefix): also answer questions at POST /v1/answer"),
+    device: str = typer.Option("auto", "--device", help="where the pipeline's models run: auto, cpu, cuda[:N]"),
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8080, help="TCP port"),
     token_file: Optional[Path] = typer.Option(
@@ -23,13 +27,17 @@ def serve(
     max_k: int = typer.Option(1000, help="results per query"),
     max_in_flight: int = typer.Option(64, help="concurrent requests before answering 503"),
 ) -> None:
-    """Serve an index over HTTP (the index service; `helm/index-service` deploys it)."""
+    """Serve an index over HTTP (the index service; `helm/index-service` deploys it), and with --pipeline
+    answer questions with an exported bundle."""
     from rag_jobs.index.service import read_token
     from rag_jobs.index.service import serve as run_service
 
+    if index is None and pipeline is None:
+        fail(ConfigError("give --index or --pipeline"))
     try:
         token = None if no_auth else read_token(token_file)
-        run_service(index, host=host, port=port, token=token, no_auth=no_auth, max_batch=max_batch, max_k=max_k,
-                    max_in_flight=max_in_flight)
+        extra = {"pipeline_device": device} if pipeline else {}
+        run_service(index, pipeline=pipeline, host=host, port=port, token=token, no_auth=no_auth,
+                    max_batch=max_batch, max_k=max_k, max_in_flight=max_in_flight, **extra)
     except RagJobsError as exc:
         fail(exc)

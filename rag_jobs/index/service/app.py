@@ -22,13 +22,17 @@ import numpy as np
 from rag_jobs.errors import ConfigError, IntegrityError, RagJobsError
 from rag_jobs.index.faiss_index import FaissRetriever
 from rag_jobs.index.service.constants import (
+    DEFAULT_MAX_ANSWERS_QUEUED,
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_IDS,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_K,
+    DEFAULT_MAX_QUESTION_CHARS,
     F32_MAX,
+    MAX_ANSWER_K,
     RETRY_AFTER_LOADING_S,
+    RETRY_AFTER_OVERLOADED_S,
 )
 from rag_jobs.index.service.guard import GuardMiddleware
 from rag_jobs.index.service.metrics import ServiceMetrics
@@ -65,6 +69,35 @@ class _IndexState:
         except Exception as exc:  # reported by /readyz and /healthz; the pod is restarted
             self.error = exc.one_line() if isinstance(exc, RagJobsError) else f"{type(exc).__name__}: {exc}"
             log.error("loading index %s failed: %s", self.source.description, self.error)
+        finally:
+            self.loaded.set()
+
+
+class _PipelineState:
+    """The bundle's models (serve --pipeline), loaded once the index is: they answer over the served index."""
+
+    def __init__(self, spec: str, desc: dict, index: _IndexState, metrics: ServiceMetrics, device: str):
+        self.spec, self.desc, self.index, self.metrics, self.device = spec, desc, index, metrics, device
+        self.pipeline = None
+        self.error: str | None = None
+        self.loaded = threading.Event()
+
+    def load(self) -> None:
+        self.index.loaded.wait()
+        t0 = time.perf_counter()
+        try:
+            if self.index.retriever is None:
+                raise IntegrityError(f"the index did not load: {self.index.error}")
+            from rag_jobs.bundle import Pipeline, open_bundle
+
+            folder = open_bundle(self.spec)
+            self.pipeline = Pipeline(folder, device=self.device, retriever=self.index.retriever)
+            self.metrics.pipeline_ready.set(1)
+            self.metrics.pipeline_load_seconds.set(time.perf_counter() - t0)
+            log.info("pipeline %s (%s) loaded in %.1fs", self.spec, self.desc["strategy"], time.perf_counter() - t0)
+        except Exception as exc:  # reported by /readyz and /healthz; the pod is restarted
+            self.error = exc.one_line() if isinstance(exc, RagJobsError) else f"{type(exc).__name__}: {exc}"
+            log.error("loading pipeline %s failed: %s", self.spec, self.error)
         finally:
             self.loaded.set()
 
@@ -112,8 +145,10 @@ def _plain(value: Any) -> Any:
 
 
 def create_app(
-    index_uri_or_dir: "str | os.PathLike[str] | IndexSource",
+    index_uri_or_dir: "str | os.PathLike[str] | IndexSource | None" = None,
     *,
+    pipeline: "str | os.PathLike[str] | None" = None,
+    pipeline_device: str = "auto",
     token: "str | None" = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     max_k: int = DEFAULT_MAX_K,
@@ -121,9 +156,16 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     search_threads: "int | None" = None,
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
+    max_answers_queued: int = DEFAULT_MAX_ANSWERS_QUEUED,
 ):
     """The ASGI app serving one index. index_meta.json is read now (it fixes the vector dimension
-    of the request schema); the index itself loads in a background thread once the app starts."""
+    of the request schema); the index itself loads in a background thread once the app starts.
+
+    With `pipeline` (a bundle of `rag-jobs export`: a folder or a store prefix) the app also answers
+    questions (POST /v1/answer) with the bundle's models over its index: the index defaults to the
+    bundle's, and a given index must have the same content id. The models load after the index, in the
+    background; the app is ready when both are."""
     from fastapi import Depends, FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
@@ -133,7 +175,8 @@ def create_app(
     import rag_jobs
 
     for name, value in (("max_batch", max_batch), ("max_k", max_k), ("max_ids", max_ids),
-                        ("max_body_bytes", max_body_bytes), ("max_in_flight", max_in_flight)):
+                        ("max_body_bytes", max_body_bytes), ("max_in_flight", max_in_flight),
+                        ("max_question_chars", max_question_chars), ("max_answers_queued", max_answers_queued)):
         _positive(name, value)
     if search_threads is None:
         search_threads = min(4, os.cpu_count() or 1)
@@ -142,13 +185,30 @@ def create_app(
         raise ConfigError("token must be a non-empty string (or None to turn authentication off)")
     token_bytes = token.strip().encode() if token is not None else None
 
+    bundle = None
+    if pipeline is not None:
+        from rag_jobs.bundle import bundle_description
+
+        bundle = bundle_description(str(pipeline))
+        if index_uri_or_dir is None:
+            index_uri_or_dir = bundle["index"]["uri"]
+    if index_uri_or_dir is None:
+        raise ConfigError("give an index (--index) or a pipeline bundle (--pipeline)")
     source = index_uri_or_dir if isinstance(index_uri_or_dir, IndexSource) else IndexSource(index_uri_or_dir)
     meta = source.read_meta()
+    if bundle is not None and content_id(meta) != bundle["index"]["content_id"]:
+        raise ConfigError(f"index {source.description} (content id {content_id(meta)}) is not the index of "
+                          f"pipeline {pipeline} ({bundle['index']['content_id']}, {bundle['index']['uri']})")
     dim = int(meta["dim"])
     index_id = source.index_id(meta)
     metrics = ServiceMetrics()
     state = _IndexState(source, meta, metrics)
+    models = (_PipelineState(str(pipeline), bundle, state, metrics, pipeline_device)
+              if bundle is not None else None)
     pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="faiss-search")
+    # one generation at a time: the model's memory is sized for one batch, and requests queue in front of it
+    generation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate") if models else None
+    queued = [0]  # /v1/answer requests admitted and not finished (touched on the event loop's thread only)
 
     # ---- schemas (built per app: they carry the dimension and the limits). Strict: JSON true is not 1.0,
     # "5" is not 5, exactly as the schema says (integers are still numbers). ----
@@ -204,6 +264,13 @@ def create_app(
     class ContainsResponse(BaseModel):
         found: list[bool] = Field(description="per id, whether the index holds it")
 
+    class PipelineInfo(BaseModel):
+        strategy: str
+        run_id: str
+        metrics: dict[str, float | int | str | None]
+        k: int
+        ready: bool
+
     class InfoResponse(BaseModel):
         index_id: str
         content_id: str = Field(description="sha256 of the index files' digests: equal ids, equal indexes")
@@ -218,6 +285,7 @@ def create_app(
         auth: bool
         limits: Limits
         version: str
+        pipeline: PipelineInfo | None = Field(None, description="the answer pipeline (serve --pipeline), if any")
 
     class ErrorResponse(BaseModel):
         detail: str
@@ -263,15 +331,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app):
         threading.Thread(target=state.load, name="index-load", daemon=True).start()
+        if models is not None:
+            threading.Thread(target=models.load, name="pipeline-load", daemon=True).start()
         try:
             yield
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            if generation is not None:
+                generation.shutdown(wait=False, cancel_futures=True)
 
+    description = "FAISS search over the frozen passage vectors of a rag-jobs index."
+    if bundle is not None:
+        description += f" Answers questions with the {bundle['strategy']} pipeline of run {bundle['run']['run_id']}."
     app = FastAPI(title="rag-jobs index service", version=rag_jobs.__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
-                  description="FAISS search over the frozen passage vectors of a rag-jobs index.")
+                  docs_url=None, redoc_url=None, description=description)
     app.state.index = state
+    app.state.pipeline = models
     app.state.metrics = metrics
     app.state.models = {"SearchRequest": SearchRequest, "SearchResponse": SearchResponse,
                         "InfoResponse": InfoResponse, "PassagesResponse": PassagesResponse,
@@ -343,23 +418,41 @@ def create_app(
             metric=str(meta.get("metric", "inner_product")), normalized=bool(meta.get("normalized", True)),
             ready=state.retriever is not None, auth=token_bytes is not None, version=rag_jobs.__version__,
             limits=Limits(max_batch=max_batch, max_k=max_k, max_ids=max_ids, max_body_bytes=max_body_bytes,
-                          max_in_flight=max_in_flight))
+                          max_in_flight=max_in_flight),
+            pipeline=None if bundle is None else PipelineInfo(
+                strategy=str(bundle["strategy"]), run_id=str(bundle["run"]["run_id"]),
+                metrics={k: v for k, v in bundle.get("metrics", {}).items() if isinstance(v, (int, float, str))
+                         or v is None},
+                k=int(bundle["prompt"]["k"]), ready=models.pipeline is not None))
+
+    if bundle is not None:
+        _answer_endpoint(app, models, bundle, common=common, deps=v1_deps, index_id=index_id, metrics=metrics,
+                         ready_retriever=ready_retriever, generation=generation, queued=queued,
+                         max_k=max_k, max_question_chars=max_question_chars, max_answers_queued=max_answers_queued,
+                         error=error)
 
     health_503 = {503: {"model": HealthResponse, "description": "not ready / loading failed"}}
 
+    def failure() -> "str | None":
+        if state.error:
+            return state.error
+        return f"pipeline: {models.error}" if models is not None and models.error else None
+
     @app.get("/healthz", response_model=HealthResponse, responses=health_503, summary="liveness")
     async def healthz():
-        if state.error:
-            return JSONResponse({"status": "failed", "detail": state.error}, status_code=503)
+        if failure():
+            return JSONResponse({"status": "failed", "detail": failure()}, status_code=503)
         return {"status": "ok", "detail": None}
 
-    @app.get("/readyz", response_model=HealthResponse, responses=health_503, summary="readiness")
+    @app.get("/readyz", response_model=HealthResponse, responses=health_503,
+             summary="readiness (the index, and the pipeline's models when serving one)")
     async def readyz():
-        if state.retriever is not None:
+        if failure():
+            return JSONResponse({"status": "failed", "detail": failure()}, status_code=503)
+        if state.retriever is not None and (models is None or models.pipeline is not None):
             return {"status": "ready", "detail": None}
-        if state.error:
-            return JSONResponse({"status": "failed", "detail": state.error}, status_code=503)
-        return JSONResponse({"status": "loading", "detail": None}, status_code=503)
+        what = "index" if state.retriever is None else "models"
+        return JSONResponse({"status": "loading", "detail": f"loading the {what}"}, status_code=503)
 
     from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -373,3 +466,79 @@ def create_app(
                        metrics=metrics)
     return app
 
+
+
+def _answer_endpoint(app, models: _PipelineState, bundle: dict, *, common: dict, deps: list, index_id: str,
+                     metrics: ServiceMetrics, ready_retriever: Callable, generation: ThreadPoolExecutor,
+                     queued: list, max_k: int, max_question_chars: int, max_answers_queued: int,
+                     error: Callable) -> None:
+    """POST /v1/answer: question -> answer + sources, with the bundle's query encoder and generator."""
+    from fastapi import HTTPException
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+    k_max = min(max_k, MAX_ANSWER_K)
+    k_default = min(int(bundle["prompt"]["k"]), k_max)
+    # a lone surrogate ("\\ud800", valid JSON, not text) is refused by pydantic's str itself (422)
+    Question = Annotated[str, Field(min_length=1, max_length=max_question_chars, pattern=r"\S")]
+
+    class AnswerRequest(BaseModel):
+        """One question, answered with the pipeline's prompt over the top-k passages."""
+
+        model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+            "examples": [{"question": "Which country is Warsaw the capital of?", "k": k_default}]})
+        question: Question = Field(description=f"the question: 1 to {max_question_chars} characters, not blank")
+        k: Annotated[int, BeforeValidator(_integral)] = Field(
+            k_default, ge=1, le=k_max, description=f"passages retrieved into the prompt, 1 to {k_max} "
+                                                   f"(default: the run's {k_default})")
+        with_passages: bool = Field(False, description="also return each source's text")
+
+    class Source(BaseModel):
+        id: str
+        title: str
+        score: float | None = Field(description="cosine of the question and the passage; null if not finite")
+        text: str | None = None
+
+    class AnswerResponse(BaseModel):
+        """The generated answer and the passages its prompt held, best first."""
+
+        index_id: str
+        strategy: str
+        question: str
+        answer: str
+        sources: list[Source]
+
+    def answer_one(question: str, k: int, with_passages: bool) -> dict:
+        row = models.pipeline.ask([question], k)[0]
+        texts = {}
+        if with_passages:
+            texts = {p.id: p.text for p in models.pipeline.retriever.passages([s["id"] for s in row["sources"]])}
+        sources = [{"id": s["id"], "title": s["title"], "text": texts.get(s["id"]),
+                    "score": s["score"] if math.isfinite(s["score"]) else None} for s in row["sources"]]
+        return {"index_id": index_id, "strategy": str(bundle["strategy"]), "question": question,
+                "answer": row["answer"], "sources": sources}
+
+    responses = {**common, 503: error("too many answers queued, or the index or models are still loading",
+                                      retry=True)}
+
+    @app.post("/v1/answer", response_model=AnswerResponse, dependencies=deps, responses=responses,
+              summary="answer a question with the pipeline (retrieve, then generate)")
+    async def answer(req: AnswerRequest):
+        ready_retriever()
+        if models.pipeline is None:
+            detail = f"pipeline failed to load: {models.error}" if models.error else "the models are loading"
+            raise HTTPException(503, detail, headers={"Retry-After": str(RETRY_AFTER_LOADING_S)})
+        if queued[0] >= max_answers_queued:
+            raise HTTPException(503, f"too many answers queued (limit {max_answers_queued})",
+                                headers={"Retry-After": str(RETRY_AFTER_OVERLOADED_S)})
+        queued[0] += 1
+        metrics.answers_queued.inc()
+        t0 = time.perf_counter()
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(
+                generation, functools.partial(answer_one, req.question, req.k, req.with_passages))
+        finally:
+            queued[0] -= 1
+            metrics.answers_queued.dec()
+        metrics.answer_seconds.observe(time.perf_counter() - t0)
+        return JSONResponse(body)

@@ -29,6 +29,14 @@ class ServiceMetrics:
         self.ready = Gauge("rag_index_ready", "1 once the index is loaded", registry=r)
         self.size = Gauge("rag_index_size", "Vectors in the loaded index", registry=r)
         self.load_seconds = Gauge("rag_index_load_seconds", "Time to fetch, verify and load the index", registry=r)
+        # the answer pipeline (serve --pipeline): present, and zero, without one
+        self.pipeline_ready = Gauge("rag_pipeline_ready", "1 once the bundle's models are loaded", registry=r)
+        self.pipeline_load_seconds = Gauge("rag_pipeline_load_seconds", "Time to fetch and load the bundle's models",
+                                           registry=r)
+        self.answers_queued = Gauge("rag_answers_queued", "/v1/answer requests waiting for or in generation",
+                                    registry=r)
+        self.answer_seconds = Histogram("rag_answer_seconds", "Retrieval and generation time per answer, seconds",
+                                        registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120))
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, method, str(status)).inc()

@@ -15,11 +15,13 @@ from typing import Any
 from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.index.service.app import create_app
 from rag_jobs.index.service.constants import (
+    DEFAULT_MAX_ANSWERS_QUEUED,
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_IDS,
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_K,
+    DEFAULT_MAX_QUESTION_CHARS,
     DEFAULT_PORT,
     TOKEN_ENV,
     TOKEN_FILE_ENV,
@@ -62,8 +64,9 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(
-    index: str,
+    index: "str | None" = None,
     *,
+    pipeline: "str | None" = None,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     token: "str | None" = None,
@@ -82,10 +85,16 @@ def serve(
         raise ConfigError("--no-auth contradicts the token that was given")
     if not 0 < port < 65536:
         raise ConfigError(f"port must be in 1..65535, got {port}")
+    if pipeline is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            raise ConfigError(f"--pipeline {pipeline} needs torch and the models: run the rag-jobs-pipeline image "
+                              "(the index-service image has no torch)")
+    app = create_app(index, pipeline=pipeline, token=token, **limits)  # a bad index or bundle fails here
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if token is None:
         log.warning("authentication is OFF: anyone who can reach %s:%d can query the index", host, port)
-    app = create_app(index, token=token, **limits)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, server_header=False,
                 timeout_graceful_shutdown=10, proxy_headers=False)
 
@@ -109,13 +118,19 @@ def main(argv: "list[str] | None" = None, env: "dict[str, str] | None" = None) -
         defaults = {name: _env_int(env, f"RAG_JOBS_INDEX_{name.upper()}", value) for name, value in (
             ("port", DEFAULT_PORT), ("max_batch", DEFAULT_MAX_BATCH), ("max_k", DEFAULT_MAX_K),
             ("max_ids", DEFAULT_MAX_IDS), ("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
-            ("max_in_flight", DEFAULT_MAX_IN_FLIGHT), ("search_threads", None))}
+            ("max_in_flight", DEFAULT_MAX_IN_FLIGHT), ("search_threads", None),
+            ("max_question_chars", DEFAULT_MAX_QUESTION_CHARS), ("max_answers_queued", DEFAULT_MAX_ANSWERS_QUEUED))}
     except ConfigError as exc:
         print(f"index-service: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     ap = argparse.ArgumentParser(prog="python -m rag_jobs.index.service", description=__doc__.splitlines()[0])
     ap.add_argument("--index", default=env.get("RAG_JOBS_INDEX") or None,
                     help="index folder, or <store-uri>/runs/<run-id>/build-index (env RAG_JOBS_INDEX)")
+    ap.add_argument("--pipeline", default=env.get("RAG_JOBS_PIPELINE") or None,
+                    help="a bundle of rag-jobs export (folder or store prefix): also answer questions at "
+                         "/v1/answer; the index defaults to the bundle's (env RAG_JOBS_PIPELINE)")
+    ap.add_argument("--pipeline-device", default=env.get("RAG_JOBS_PIPELINE_DEVICE", "auto"),
+                    help="where the pipeline's models run: auto, cpu, cuda[:N] (env RAG_JOBS_PIPELINE_DEVICE)")
     ap.add_argument("--host", default=env.get("RAG_JOBS_INDEX_HOST", "127.0.0.1"),
                     help="interface to listen on (0.0.0.0 in a container)")
     ap.add_argument("--port", type=int, default=defaults["port"])
@@ -127,17 +142,21 @@ def main(argv: "list[str] | None" = None, env: "dict[str, str] | None" = None) -
     ap.add_argument("--max-body-bytes", type=int, default=defaults["max_body_bytes"])
     ap.add_argument("--max-in-flight", type=int, default=defaults["max_in_flight"])
     ap.add_argument("--search-threads", type=int, default=defaults["search_threads"])
+    ap.add_argument("--max-question-chars", type=int, default=defaults["max_question_chars"])
+    ap.add_argument("--max-answers-queued", type=int, default=defaults["max_answers_queued"])
     ap.add_argument("--log-level", default=env.get("RAG_JOBS_INDEX_LOG_LEVEL", "info"),
                     choices=["debug", "info", "warning", "error"])
     args = ap.parse_args(argv)
-    if not args.index:
-        ap.error("--index (or RAG_JOBS_INDEX) is required")
+    if not args.index and not args.pipeline:
+        ap.error("--index (or RAG_JOBS_INDEX) or --pipeline (or RAG_JOBS_PIPELINE) is required")
     try:
         token = None if args.no_auth else read_token(args.token_file, env)
-        serve(args.index, host=args.host, port=args.port, token=token, no_auth=args.no_auth,
+        extra = {} if not args.pipeline else {"pipeline_device": args.pipeline_device}
+        serve(args.index, pipeline=args.pipeline, host=args.host, port=args.port, token=token, no_auth=args.no_auth,
               log_level=args.log_level, max_batch=args.max_batch, max_k=args.max_k, max_ids=args.max_ids,
               max_body_bytes=args.max_body_bytes, max_in_flight=args.max_in_flight,
-              search_threads=args.search_threads)
+              search_threads=args.search_threads, max_question_chars=args.max_question_chars,
+              max_answers_queued=args.max_answers_queued, **extra)
     except RagJobsError as exc:
         print(f"index-service: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
