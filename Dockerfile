@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 #
-# Two images from one file:
+# Three images from one file:
 #   train (the default, last stage)  CUDA + PyTorch; the step entrypoints (build-index, finetune-embed,
 #                                    finetune-gen, joint, evaluate), torchrun, and `rag-jobs` (the driver)
 #       docker build -t rag-jobs:0.1.0 .
 #   index-service                    slim CPU image of the FAISS index service (helm/ deploys it)
 #       docker build --target index-service -t rag-jobs-index:0.1.0 .
+#   pipeline                         the index service answering questions with an exported bundle
+#                                    (/v1/answer needs torch and the models; the chart's pipeline.image)
+#       docker build --target pipeline -t rag-jobs-pipeline:0.1.0 .
 #
 # Base images are pinned by digest, so a rebuild gets the same bytes.
 # These digests are the ones other public projects pin for the same tags (this project's CI has no registry
@@ -65,6 +68,27 @@ USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080
 # The chart (helm/) sets the service's command; this default only proves the image works.
+CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
+
+# ---- pipeline: the service with the models (serve --pipeline BUNDLE); the training image's venv ------
+FROM ${TORCH_IMAGE} AS pipeline
+LABEL org.opencontainers.image.title="rag-jobs pipeline service" \
+      org.opencontainers.image.description="FAISS search and RAG answers over HTTP for rag-jobs bundles (CUDA)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --gid 10001 rag \
+    && useradd --uid 10001 --gid rag --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag
+COPY --from=train-deps /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    RAG_JOBS_CACHE=/cache/rag-jobs \
+    HF_HOME=/cache/huggingface \
+    XDG_CACHE_HOME=/cache
+USER 10001:10001
+WORKDIR /tmp
+EXPOSE 8080
+# The chart sets the command and RAG_JOBS_PIPELINE (the bundle); this default only proves the image works.
 CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
 
 # ---- train (default) ------------------------------------------------------------------------------

@@ -82,14 +82,18 @@ rag-jobs.io/index-client
 {{- end }}
 
 {{/*
-The image: repository:tag, pinned by digest when one is given.
+The image: repository:tag, pinned by digest when one is given (the pipeline image when serving a bundle).
 */}}
 {{- define "index-service.image" -}}
-{{- $tag := default .Chart.AppVersion .Values.image.tag }}
-{{- if .Values.image.digest }}
-{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- $image := .Values.image }}
+{{- if .Values.pipeline.bundle }}
+{{- $image = .Values.pipeline.image }}
+{{- end }}
+{{- $tag := default .Chart.AppVersion $image.tag }}
+{{- if $image.digest }}
+{{- printf "%s:%s@%s" $image.repository $tag $image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- printf "%s:%s" $image.repository $tag }}
 {{- end }}
 {{- end }}
 

@@ -2,15 +2,17 @@
 
     python -m rag_jobs.index.service --index <store-uri>/runs/<run-id>/build-index --token-file /path/token
     rag-jobs serve --index ./index-folder            (the same, from the main CLI)
+    rag-jobs serve --pipeline ./bundle               (also answers questions with an exported bundle)
 
 Endpoints (the OpenAPI schema at /openapi.json describes every body and status code):
 
     POST /v1/search     a batch of query vectors + k -> passage ids and scores (optionally texts, vectors)
     POST /v1/passages   passage ids -> id, title, text
     POST /v1/vectors    passage ids -> the frozen document vectors
+    POST /v1/answer     (with a pipeline) question -> answer + sources: the bundle's encoder and generator
     GET  /v1/info       index id, dimension, size, embedder, limits, readiness
     GET  /healthz       liveness (fails only when loading the index failed)
-    GET  /readyz        readiness (ready once the index is loaded; loading runs in a background thread)
+    GET  /readyz        readiness (ready once the index, and a pipeline's models, are loaded in the background)
     GET  /metrics       Prometheus text format
 
 The /v1 endpoints need `Authorization: Bearer <token>` when a token is configured (compared in

@@ -210,3 +210,15 @@ def test_serve_cli_without_index_or_pipeline_is_a_one_line_error(tmp_path):
     assert res.returncode == 2 and "give --index or --pipeline" in res.stderr
     res = _cli("serve", "--pipeline", str(tmp_path / "nope"), cwd=tmp_path)
     assert res.returncode == 2 and "nope" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_the_slim_image_refuses_a_pipeline_with_the_image_to_use(monkeypatch, bundle):
+    import importlib.util
+
+    from rag_jobs.errors import ConfigError
+    from rag_jobs.index.service import serve
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(ConfigError, match="rag-jobs-pipeline image"):
+        serve(pipeline=str(bundle["folder"]), token=TOKEN)

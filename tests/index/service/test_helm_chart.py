@@ -19,6 +19,7 @@ from test_k8s_validate import K8S_VERSION, _checkov  # the k8s tests' helpers, r
 CHART = REPO / "helm" / "index-service"
 NAMESPACE = "rag-jobs"
 INDEX_URI = "s3://rag-jobs-test/store/runs/baseline-golden/build-index"
+BUNDLE_URI = "s3://rag-jobs-test/bundles/two-phase"
 DIGEST = "sha256:" + "5e" * 32  # production pins the image by digest (checkov CKV_K8S_43)
 # Suppressions the chart declares (checkov.io/skipN annotations), each with its reason in the template.
 EXPECTED_SKIPS = {("CKV_K8S_8", "Pod"), ("CKV_K8S_9", "Pod")}
@@ -35,6 +36,14 @@ SCENARIOS = {
         "store": {"region": "eu-west-1", "endpointUrl": "https://minio.example.internal",
                   "credentialsSecret": "rag-jobs-s3"},
         "searchThreads": 3,
+    },
+    # Answers too: the pipeline image, a GPU, the index taken from the bundle.
+    "pipeline-gpu": {
+        "image": {"digest": DIGEST},
+        "pipeline": {"bundle": BUNDLE_URI, "image": {"digest": DIGEST, "tag": "0.2.0"}, "device": "cuda",
+                     "startupSeconds": 600,
+                     "resources": {"requests": {"cpu": "4", "memory": "16Gi"},
+                                   "limits": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": 1}}},
     },
 }
 
@@ -138,6 +147,29 @@ def test_hpa_scenario(helm, tmp_path):
     assert docs["ConfigMap"]["data"]["AWS_SHARED_CREDENTIALS_FILE"] == "/var/run/secrets/rag-jobs/s3/credentials"
 
 
+def test_pipeline_scenario_runs_the_pipeline_image_and_waits_for_the_models(helm, tmp_path, monkeypatch):
+    docs = {d["kind"]: d for d in docs_of(render(helm, tmp_path, SCENARIOS["pipeline-gpu"]))}
+    (c,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == f"registry.example.com/rag-jobs/pipeline:0.2.0@{DIGEST}"
+    assert c["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": 1}
+    assert c["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"] == 600
+    config = docs["ConfigMap"]["data"]
+    assert config["RAG_JOBS_PIPELINE"] == BUNDLE_URI and config["RAG_JOBS_PIPELINE_DEVICE"] == "cuda"
+    assert "RAG_JOBS_INDEX" not in config  # the bundle's index
+    # the container's own entrypoint reads exactly these variables
+    from rag_jobs.index.service import run
+
+    seen = {}
+    monkeypatch.setattr(run, "serve", lambda index, **kw: seen.update(kw, index=index))
+    assert run.main(["--host", "0.0.0.0"], env={**config, "RAG_JOBS_INDEX_TOKEN": "t"}) == 0
+    assert seen["pipeline"] == BUNDLE_URI and seen["index"] is None and seen["pipeline_device"] == "cuda"
+    assert seen["max_question_chars"] == 2000 and seen["max_answers_queued"] == 8
+    docs = {d["kind"]: d for d in docs_of(render(helm, tmp_path, SCENARIOS["defaults"]))}
+    (c,) = docs["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert "startupProbe" not in c and "RAG_JOBS_PIPELINE" not in docs["ConfigMap"]["data"]
+
+
 def test_long_release_names_are_truncated_to_63(helm, tmp_path):
     docs = docs_of(render(helm, tmp_path, SCENARIOS["defaults"], release="r" * 53))
     for doc in docs:
@@ -166,6 +198,6 @@ def test_checkov_finds_nothing(helm, tmp_path):
     skipped = {(c["check_id"], c["resource"].split(".")[0])
                for r in reports for c in r.get("results", {}).get("skipped_checks", [])}
     passed = sum(r.get("summary", {}).get("passed", 0) for r in reports)
-    assert passed > 300  # both scenarios were scanned
+    assert passed > 450  # every scenario was scanned
     assert not failed, "checkov failed checks:\n" + "\n".join(failed)
     assert skipped <= EXPECTED_SKIPS

@@ -54,8 +54,8 @@ def test_base_images_are_pinned_by_digest():
 def test_final_stages_run_as_non_root_and_build_nothing():
     stages = _stages()
     assert list(stages)[-1] == "train"  # `docker build .` gives the training image
-    assert "index-service" in stages
-    for name in ("train", "index-service"):
+    assert "index-service" in stages and "pipeline" in stages
+    for name in ("train", "index-service", "pipeline"):
         lines = stages[name]
         user = [x for x in lines if x.startswith("USER ")]
         assert user and user[-1] == "USER 10001:10001", name
