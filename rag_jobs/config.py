@@ -190,6 +190,10 @@ class TrainConfig(StepBase):
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping, of each model's gradient norm "
                                          "apart (embedder, generator); null = none")
     checkpoint_every: int = Field(20, ge=0, description="optimizer steps between checkpoints (0 = none)")
+    validate_every: int = Field(0, ge=0, description="optimizer steps between validation-loss measurements (the "
+                                "training loss on the validation questions, no gradients; the report's "
+                                "validation-loss curve, the paper's Figure 4); 0 = off",
+                                json_schema_extra=flag("--validate-every"))
     log_every: int = Field(5, gt=0, description="optimizer steps between progress lines")
     tau: float = Field(0.05, gt=0, description="temperature of the document prior softmax(s / tau)")
     lora_r: int = Field(16, gt=0, description="LoRA rank (the paper: 16)")

@@ -1,8 +1,8 @@
 """Results of a run and the paper's table.
 
 Result rows are read from committed manifests, one row per final evaluate step; `rag-jobs run` prints them as a
-plain-text table, `rag-jobs report` writes the paper's table (Markdown + CSV), Figure-2-style bars and the
-learning-rate curves.
+plain-text table, `rag-jobs report` writes the paper's table (Markdown + CSV), Figure-2-style bars, the
+learning-rate curves and, for steps trained with `validate_every`, the validation-loss curves (Figure 4).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_jobs.artifacts import StepRef, read_manifest
+from rag_jobs.artifacts import StepRef, read_manifest, read_selected
 from rag_jobs.progress import fmt_duration
 from rag_jobs.strategies.graph import Graph
 
@@ -157,6 +157,43 @@ def lr_curves(store, graph: Graph) -> dict[str, list[dict]]:
     return out
 
 
+def val_loss_curves(store, graph: Graph) -> dict[str, list[list[float]]]:
+    """Per strategy, the validation-loss curve ([step, loss], ...) of each model it evaluates: the trained step
+    behind its embedder and generator inputs (a grid's selected child), where that step recorded one."""
+    out = {}
+    for s in graph.steps:
+        if s.kind != "evaluate" or not s.label:
+            continue
+        seen = set()
+        for role in ("embedder", "generator"):
+            if role not in s.inputs:
+                continue
+            m = read_selected(store, StepRef(graph.run_id, s.inputs[role]))
+            if m is None or m.step in seen or not m.metrics.get("val_loss_curve"):
+                continue
+            seen.add(m.step)
+            out[f"{s.label}: {m.step}"] = m.metrics["val_loss_curve"]
+    return out
+
+
+def val_loss_figure(curves: dict[str, list[list[float]]], path: Path) -> None:
+    """Validation loss against optimizer steps, one line per strategy's trained step (the paper's Figure 4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, curve in curves.items():
+        ax.plot([p[0] for p in curve], [p[1] for p in curve], marker=".", label=name)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("validation loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def selection_verdicts(store, graph: Graph) -> dict[str, str]:
     """Every grid selection's noise verdict: chosen vs runner-up, and whether that is within noise."""
     out = {}
@@ -218,14 +255,17 @@ def curves_figure(curves: dict[str, list[dict]], path: Path) -> None:
 
 
 def write_report(runs: list[tuple[object, Graph]], out_dir: Path) -> dict[str, Path]:
-    """Write table.md, table.csv, figure.png, lr_curves.png and curves.json for one or more runs."""
+    """Write table.md, table.csv, figure.png, lr_curves.png and curves.json for one or more runs, and
+    val_loss.png / val_loss.json when a strategy's trained steps recorded validation loss."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[ResultRow] = []
     curves: dict[str, list[dict]] = {}
+    losses: dict[str, list[list[float]]] = {}
     verdicts: dict[str, str] = {}
     for store, graph in runs:
         rows += collect_rows(store, graph)
         curves.update({f"{graph.run_id}/{k}": v for k, v in lr_curves(store, graph).items()})
+        losses.update({f"{graph.run_id}/{k}": v for k, v in val_loss_curves(store, graph).items()})
         verdicts.update({f"{graph.run_id}/{k}": v for k, v in selection_verdicts(store, graph).items()})
     rows = order_rows(rows)
     paths = {"markdown": out_dir / "table.md", "csv": out_dir / "table.csv", "figure": out_dir / "figure.png",
@@ -238,4 +278,8 @@ def write_report(runs: list[tuple[object, Graph]], out_dir: Path) -> dict[str, P
     if rows:
         figure(rows, paths["figure"])
     curves_figure(curves, paths["curves"])
+    if losses:
+        paths["val_loss"], paths["val_loss_json"] = out_dir / "val_loss.png", out_dir / "val_loss.json"
+        paths["val_loss_json"].write_text(json.dumps(losses, indent=2))
+        val_loss_figure(losses, paths["val_loss"])
     return paths

@@ -11,7 +11,7 @@ from rag_jobs.artifacts import open_store
 from rag_jobs.cli.common import RunArg, app, fail, open_run, open_run_graph, store_uri_of
 from rag_jobs.cli.options import SettingsInput, with_settings
 from rag_jobs.cli.runs import StrategyArg
-from rag_jobs.errors import RagJobsError
+from rag_jobs.errors import ConfigError, RagJobsError
 from rag_jobs.strategies import build_graph
 
 ClusterConfigOpt = typer.Option(None, help="YAML ClusterConfig (for its namespace)")
@@ -44,6 +44,9 @@ def submit(
     try:
         graph = build_graph(strategy, settings.settings(local=False), run_id)
         cluster = _cluster(cluster_config, namespace)
+        if graph.settings.get("track") == "mlflow" and not cluster.mlflow_tracking_uri:
+            raise ConfigError("--track mlflow needs the cluster config's mlflow_tracking_uri: a pod's own "
+                              "./mlruns is deleted with the pod")
         uri = store_uri_of(store)
         if dry_run:
             typer.echo(to_yaml([*render(graph, cluster, uri), render_driver_job(graph, cluster, uri)]), nl=False)

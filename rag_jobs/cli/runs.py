@@ -37,6 +37,10 @@ def run(
         if in_process and parallel > 1:
             raise ConfigError(f"--in-process runs one step at a time: drop --parallel {parallel}")
         graph = build_graph(strategy, settings.settings(), run_id)
+        if graph.settings.get("track") == "mlflow":
+            from rag_jobs.training.tracking import require_mlflow
+
+            require_mlflow()  # here, before any step: not after an hour of index building
         uri = store_uri_of(store)
         typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
         outcomes = run_graph(graph, uri, max_parallel=parallel, in_process=in_process)

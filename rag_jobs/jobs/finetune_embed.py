@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rag_jobs.artifacts.layout import EMBEDDER_DIR
+from rag_jobs.errors import DataError
 from rag_jobs.jobs.common import StepContext, run_step
 from rag_jobs.models import load_embedder, load_generator
 from rag_jobs.steps.embed import make_step_fn, training_pairs
@@ -19,9 +20,18 @@ def body(ctx: StepContext) -> dict:
     unlabelled = sum(1 for e in train_ex if not e.gold_passage_ids)
     if unlabelled:
         ctx.log(f"{unlabelled} of {len(train_ex)} training questions have no context label: left out of the loss")
+    val_pairs = None
+    if cfg.validate_every:  # MNRL on the validation questions' gold passages (plain: the same value as cached)
+        try:
+            val_pairs = training_pairs(retriever, model, val_ex, cfg.hard_negatives)
+        except DataError:  # no validation question's gold passage is in the index
+            val_pairs = None
+        if not val_pairs:
+            ctx.log("validate_every: the validation questions have no gold passage in the index: no validation loss")
     model.train()
     result = fit(ctx, dist, model, pairs, make_step_fn(model, cfg), [group("embedder", model, cfg.lr)],
-                 full_batch=True)
+                 full_batch=True, val_items=val_pairs,
+                 val_step_fn=make_step_fn(model, cfg.model_copy(update={"cached": False})))
     main_rank_only(dist)
     model.save(str(ctx.out_dir / EMBEDDER_DIR))
     generator = None

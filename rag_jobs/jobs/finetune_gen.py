@@ -23,7 +23,10 @@ def body(ctx: StepContext) -> dict:
                      gradient_checkpointing=cfg.gradient_checkpointing)
     model.train()
     step_fn = make_step_fn(model, tok, max_answer_tokens=cfg.max_answer_tokens)
-    result = fit(ctx, dist, model, items, step_fn, [group("generator", model, cfg.lr)])
+    val_items = None
+    if cfg.validate_every:  # the same loss on the validation questions' prompts
+        val_items = prompt_items(retriever, embedder, tok, val_ex, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens)
+    result = fit(ctx, dist, model, items, step_fn, [group("generator", model, cfg.lr)], val_items=val_items)
     main_rank_only(dist)
     model.save_pretrained(str(ctx.out_dir / ADAPTER_DIR), safe_serialization=True)
     metrics = validate(ctx, retriever, val_ex, embedder, (model, tok))

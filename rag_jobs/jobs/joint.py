@@ -18,7 +18,10 @@ def body(ctx: StepContext) -> dict:
     generator, groups = set_trainable(ctx, embedder, generator, adapter, embed_lr, gen_lr)
     pool = open_pool(ctx, train_ex)
     step_fn = make_step_fn(ctx, retriever, embedder, generator, tok, pool)
-    result = fit(ctx, dist, JointModel(embedder, generator), train_ex, step_fn, groups)
+    # the validation loss is exact (no pool: the pool holds the training questions' scores)
+    val_fn = make_step_fn(ctx, retriever, embedder, generator, tok) if cfg.validate_every else None
+    result = fit(ctx, dist, JointModel(embedder, generator), train_ex, step_fn, groups, val_items=val_ex,
+                 val_step_fn=val_fn)
     if pool is not None:  # every rank joins: the counts of the whole batch, not rank 0's share
         pool.hits, pool.fallbacks = all_reduce_sum_counts([pool.hits, pool.fallbacks], dist)
     main_rank_only(dist)

@@ -66,19 +66,52 @@ def group(name: str, module: torch.nn.Module, lr: float) -> ParamGroup:
     return ParamGroup(name, [p for p in module.parameters() if p.requires_grad], lr)
 
 
+def validation_loss(module: torch.nn.Module, items, step_fn, *, batch_size: int, full_batch: bool = False) -> float:
+    """The training loss over `items` without gradients, every submodule in eval mode (no dropout: no random
+    draws, so the training that follows is the same with or without it); each submodule's mode is restored."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    total, n = 0.0, 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(items), batch_size):
+                batch = list(items[i : i + batch_size])
+                loss = step_fn(batch, batch) if full_batch else step_fn(batch)
+                total, n = total + float(loss) * len(batch), n + len(batch)
+    finally:
+        for m, mode in modes:
+            m.train(mode)
+    return total / max(n, 1)
+
+
 def fit(ctx: StepContext, dist: DistInfo, module: torch.nn.Module, items, step_fn, groups: list[ParamGroup], *,
-        full_batch: bool = False) -> TrainResult:
+        full_batch: bool = False, val_items=None, val_step_fn=None) -> TrainResult:
     """The one training loop over `items`, checkpointing `module`'s trainable weights into the store (a
-    re-run resumes from the last checkpoint); leaves `module` in eval mode."""
+    re-run resumes from the last checkpoint); leaves `module` in eval mode. With `validate_every`, the loss of
+    `val_step_fn` (default `step_fn`) over `val_items` is measured every that many steps (main rank)."""
     state, load = trainable_state(module)
+    evaluate = None
+    if ctx.cfg.validate_every and val_items:
+        def evaluate():
+            return validation_loss(module, val_items, val_step_fn or step_fn, batch_size=ctx.cfg.batch_size,
+                                   full_batch=full_batch)
     tracker = None
-    if dist.is_main:  # TensorBoard events in the step folder (training.tracking)
+    if dist.is_main:  # TensorBoard events in the step folder, and MLflow with track=mlflow (training.tracking)
         tracker = Tracker(ctx.out_dir / TB_DIR, about={"run": ctx.run.run_id, "step": ctx.spec.name,
                                                        "kind": ctx.spec.kind,
-                                                       "lr": {g.name: g.lr for g in groups}})
-    result = train(label=ctx.label, items=items, step_fn=step_fn, groups=groups, cfg=loop_config(ctx.cfg),
-                   trainable_state=state, load_trainable=load, checkpoints=StoreCheckpoints(ctx),
-                   work_dir=ctx.work_dir, dist_info=dist, full_batch=full_batch, tracker=tracker)
+                                                       "lr": {g.name: g.lr for g in groups}},
+                          track=str(ctx.graph.settings.get("track") or "tensorboard"))
+    try:
+        result = train(label=ctx.label, items=items, step_fn=step_fn, groups=groups, cfg=loop_config(ctx.cfg),
+                       trainable_state=state, load_trainable=load, checkpoints=StoreCheckpoints(ctx),
+                       work_dir=ctx.work_dir, dist_info=dist, full_batch=full_batch, tracker=tracker,
+                       evaluate=evaluate)
+    except BaseException:  # preempted (checkpointed) or failed: the next attempt continues the same curve
+        if tracker is not None:
+            tracker.close(failed=True)
+        raise
+    if evaluate is not None and tracker is not None:  # the whole curve, across a resume (the events hold it)
+        result.val_losses = tracker.history("validation/loss")
     ctx.tracker, ctx.trained_steps = tracker, result.steps
     module.eval()
     return result
@@ -160,4 +193,5 @@ def train_stats(result, dist: DistInfo) -> dict:
     losses = result.losses
     return {"train_steps": result.steps, "train_loss_first": losses[0] if losses else None,
             "train_loss_last": losses[-1] if losses else None, "resumed_from": result.resumed_from,
-            "train_items_per_s": result.items_per_s, "world_size": dist.world_size}
+            "train_items_per_s": result.items_per_s, "world_size": dist.world_size,
+            **({"val_loss_curve": [[int(s), float(v)] for s, v in result.val_losses]} if result.val_losses else {})}

@@ -61,6 +61,9 @@ class RunSettings(_Frozen):
                            "local (the index memory-mapped in the step) or the URL of an index service serving "
                            "this run's index; an execution setting (not part of any step's hash)",
                            json_schema_extra=flag("--retriever"))
+    track: str = Field("tensorboard", pattern="^(tensorboard|mlflow)$", description="experiment tracking: every "
+                       "training step writes TensorBoard events; mlflow also logs them to MLFLOW_TRACKING_URI (an "
+                       "execution setting, not part of any step's hash)", json_schema_extra=flag("--track"))
     device: str = Field("auto", description="auto, cpu or cuda", json_schema_extra=flag("--device"))
     quantization: str = Field("auto", pattern="^(auto|nf4|none)$", description="generator weights: auto (4-bit "
                               "NF4 on CUDA, none on CPU), nf4 or none", json_schema_extra=flag("--quantization"))

@@ -44,6 +44,7 @@ class LoopConfig:
     weight_decay: float = 0.0
     checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = none
     log_every: int = 10  # optimizer steps between progress lines
+    validate_every: int = 0  # optimizer steps between calls of train(evaluate=...); 0 = never
     seed: int = 0  # data order and dropout
     max_steps: int | None = None  # stop early (smoke runs, benchmarks)
 
@@ -86,6 +87,7 @@ class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)  # mean loss of every optimizer step of this process
     resumed_from: int | None = None
+    val_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of this attempt's evaluate()
     wall_s: float = 0.0
     items_per_s: float = 0.0
 
@@ -184,6 +186,7 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     full_batch: bool = False,
     tracker=None,
+    evaluate: Callable[[], float] | None = None,
 ) -> TrainResult:
     """Run `cfg.epochs` over `items`; returns the per-step losses. Resumes from the latest checkpoint.
 
@@ -191,6 +194,7 @@ def train(
     share of the micro-batch, so the averaged gradient is the one of the whole micro-batch whatever the split.
     `full_batch`: call `step_fn(mine, whole_micro_batch)` (frozen in-batch negatives need every rank's items).
     `tracker` (training.tracking.Tracker, main rank only): loss and learning rates per step, kept in checkpoints.
+    `evaluate` (main rank only): the validation loss, every `cfg.validate_every` steps and at the last one.
     """
     info = dist_info or DistInfo()
     if not items:
@@ -278,6 +282,13 @@ def train(
                 on_step(step, step_loss)
             if tracker is not None and info.is_main:
                 tracker.step(step, step_loss, opt.param_groups)
+            if evaluate is not None and cfg.validate_every and info.is_main and (
+                    step % cfg.validate_every == 0 or step == total):
+                val_loss = float(evaluate())
+                result.val_losses.append((step, val_loss))
+                log(label, f"step {step}/{total} validation loss {val_loss:.4f}")
+                if tracker is not None:
+                    tracker.scalars("validation", {"loss": val_loss}, step)
             if info.is_main and (step % cfg.log_every == 0 or step == total):
                 _progress(label, step, total, start_step, t0, window, opt)
                 window = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,9 @@ TINY = ["--dataset", "demo", "--limit", "60", "--eval-limit", "4", "--train-limi
         "--batch-size", "4", "--device", "cpu"]
 
 
-def rag_jobs(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def rag_jobs(*args: str, cwd: Path, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rag_jobs.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture()
@@ -50,12 +51,14 @@ def _assert_tensorboard_curves(store: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
+def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny, monkeypatch):
     store = tmp_path / "store"
     # --in-process: every step's entrypoint in the CLI's own process (no per-step start-up); the
-    # subprocess-per-step path runs in the other tests of this file
+    # subprocess-per-step path runs in the other tests of this file. Validation loss every step, MLflow too.
+    mlruns = (tmp_path / "mlruns").as_uri()
     res = rag_jobs("run", "two-phase", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
-                   cwd=tmp_path)
+                   "--validate-every", "1", "--track", "mlflow", cwd=tmp_path,
+                   env={"MLFLOW_TRACKING_URI": mlruns, "MLFLOW_ALLOW_FILE_STORE": "true"})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert "2-Phase" in res.stdout
     sel1, sel2 = _manifest(store, "select-phase1"), _manifest(store, "select-phase2")
@@ -81,6 +84,28 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny):
     curves = json.loads((tmp_path / "report" / "curves.json").read_text())
     assert {k.split("/")[1] for k in curves} == {"select-phase1", "select-phase2"}
     _assert_tensorboard_curves(store)
+    # the validation-loss curve (Figure 4) of each model 2-Phase evaluates: one point per optimizer step
+    losses = json.loads((tmp_path / "report" / "val_loss.json").read_text())
+    assert {k.split("/", 1)[1] for k in losses} == {f"2-Phase: {sel1['extra']['selected']}",
+                                                    f"2-Phase: {sel2['extra']['selected']}"}
+    for key, curve in losses.items():
+        child = _manifest(store, key.split(": ")[1])
+        assert [s for s, _ in curve] == list(range(1, child["metrics"]["train_steps"] + 1))
+    assert (tmp_path / "report" / "val_loss.png").read_bytes()[:4] == b"\x89PNG"
+    # MLflow: one finished run per trained step, with the same loss curve as its TensorBoard events
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(mlruns)
+    runs = client.search_runs([client.get_experiment_by_name("rag-jobs").experiment_id])
+    trained = {m.parent.name: json.loads(m.read_text()) for m in run.glob("*/_MANIFEST.json")
+               if json.loads(m.read_text())["extra"]["kind"] in ("finetune-embed", "finetune-gen", "joint")}
+    assert {r.data.tags["rag_jobs.step"] for r in runs} == set(trained)
+    for r in runs:
+        assert r.info.status == "FINISHED" and r.data.tags["rag_jobs.run"] == run.name
+        steps = trained[r.data.tags["rag_jobs.step"]]["metrics"]["train_steps"]
+        assert len(client.get_metric_history(r.info.run_id, "train/loss")) == steps
+        assert "validation/em" in r.data.metrics and "validation/loss" in r.data.metrics
 
     token_store = tmp_path / "store2"
     res = rag_jobs("run", "rag-token", "--in-process", "--store", str(token_store), "--from-run", str(run), *tiny,

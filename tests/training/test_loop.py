@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -175,3 +176,166 @@ def test_tensorboard_curves_survive_a_killed_and_resumed_run(tmp_path):
     assert [v for s, v in got["train/loss"] if s > 6] == pytest.approx(res.losses)  # this attempt's steps
     assert [s for s, _ in got["lr/m"]] == list(range(1, 21)) and got["lr/m"][0][1] > 0
     assert got["validation/em"] == [(20, 0.25)] and "validation/note" not in got
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, monkeypatch):
+    """A real MLflow tracking store in a folder (the file backend: mlflow-skinny has no server or database)."""
+    pytest.importorskip("mlflow")
+    uri = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "rag-jobs-test")
+    return uri
+
+
+def test_mlflow_gets_the_same_curve_and_a_resumed_step_continues_its_run(tmp_path, mlflow_uri, monkeypatch):
+    from mlflow import MlflowClient
+
+    from rag_jobs.training.tracking import TB_DIR, Tracker
+
+    cfg = LoopConfig(epochs=2, batch_size=4, grad_accum=1, checkpoint_every=3, seed=7)  # 20 steps
+    ckpt = FolderCheckpoints(tmp_path / "ckpts")
+    (tmp_path / "ckpts").mkdir()
+    about = {"run": "r1", "step": "finetune-gen.lr-1e-03", "kind": "finetune-gen", "lr": {"m": 0.05}}
+
+    class Stop(Exception):
+        pass
+
+    def killed_at_8(step, loss):
+        if step == 8:
+            raise Stop()
+
+    (tmp_path / "token").write_text("s3cret\n")  # a mounted Secret (the cluster config's mlflow_token_secret)
+    monkeypatch.setenv("RAG_JOBS_MLFLOW_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    model, items, step_fn, state, load = _setup()
+    first = Tracker(tmp_path / "a" / TB_DIR, about=about, track="mlflow")
+    assert os.environ["MLFLOW_TRACKING_TOKEN"] == "s3cret"
+    with pytest.raises(Stop):
+        train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()), 0.05)],
+              cfg=cfg, trainable_state=state, load_trainable=load, checkpoints=ckpt, work_dir=tmp_path / "a",
+              on_step=killed_at_8, tracker=first)
+    first.close(failed=True)
+    model, items, step_fn, state, load = _setup()
+    tracker = Tracker(tmp_path / "b" / TB_DIR, about=about, track="mlflow")
+    res = train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()), 0.05)],
+                cfg=cfg, trainable_state=state, load_trainable=load, checkpoints=ckpt, work_dir=tmp_path / "b",
+                tracker=tracker)
+    tracker.scalars("validation", {"em": 0.25}, res.steps)
+    tracker.close()
+
+    client = MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("rag-jobs-test")
+    (run,) = client.search_runs([exp.experiment_id])  # one MLflow run: the resumed attempt continued it
+    assert run.info.status == "FINISHED" and run.info.run_name == "finetune-gen.lr-1e-03"
+    assert run.data.tags["rag_jobs.run"] == "r1" and run.data.params["lr.m"] == "0.05"
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    assert {m.step for m in history} == set(range(1, 21))
+    resumed = {m.step: m.value for m in history if m.step > 8}
+    assert [resumed[s] for s in range(9, 21)] == pytest.approx(res.losses[2:])  # this attempt resumed at 7
+    assert {m.step for m in client.get_metric_history(run.info.run_id, "lr/m")} == set(range(1, 21))
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "validation/em")] == [(20, 0.25)]
+    tb = _scalars(tmp_path / "b" / TB_DIR)  # TensorBoard got the same values
+    assert dict(tb["train/loss"])[20] == pytest.approx(resumed[20])
+
+
+def test_an_unreachable_mlflow_server_never_fails_training(tmp_path, monkeypatch, caplog):
+    pytest.importorskip("mlflow")
+    from rag_jobs.training.tracking import TB_DIR, Tracker
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    model, items, step_fn, state, load = _setup()
+    tracker = Tracker(tmp_path / TB_DIR, about={"run": "r", "step": "s"}, track="mlflow")
+    res = train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()), 0.05)],
+                cfg=LoopConfig(epochs=1, batch_size=4), trainable_state=state, load_trainable=load, tracker=tracker)
+    tracker.close()
+    assert res.steps == 10 and "MLflow tracking is off" in caplog.text
+    assert [s for s, _ in _scalars(tmp_path / TB_DIR)["train/loss"]] == list(range(1, 11))
+
+
+def test_track_must_be_known_and_mlflow_installed(tmp_path, monkeypatch):
+    import importlib.util
+
+    from rag_jobs.errors import ConfigError
+    from rag_jobs.training.tracking import Tracker, require_mlflow
+
+    with pytest.raises(ConfigError, match="'wandb'"):
+        Tracker(tmp_path, track="wandb")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"rag-jobs\[mlflow\]"):
+        require_mlflow()
+
+
+def test_validation_loss_every_n_steps_leaves_training_unchanged_and_survives_a_resume(tmp_path):
+    from rag_jobs.training.tracking import TB_DIR, Tracker
+
+    cfg = LoopConfig(epochs=2, batch_size=4, grad_accum=1, checkpoint_every=3, seed=7, validate_every=4)  # 20 steps
+
+    def run(evaluate, tracker=None, checkpoints=None, work=None, on_step=None):
+        model, items, step_fn, state, load = _setup()
+        val = items[:8]
+
+        def val_loss():
+            model.eval()
+            with torch.no_grad():
+                v = float(step_fn(val))
+            model.train()
+            return v
+
+        return train(label="t", items=items, step_fn=step_fn, groups=[ParamGroup("m", list(model.parameters()),
+                     0.05)], cfg=cfg, trainable_state=state, load_trainable=load, checkpoints=checkpoints,
+                     work_dir=work, tracker=tracker, evaluate=val_loss if evaluate else None, on_step=on_step)
+
+    plain, measured = run(False), run(True)
+    assert measured.losses == plain.losses  # no random draws, no training state touched
+    assert [s for s, _ in measured.val_losses] == [4, 8, 12, 16, 20] and not plain.val_losses
+    assert measured.val_losses[-1][1] < measured.val_losses[0][1]
+
+    class Stop(Exception):
+        pass
+
+    def killed_at_10(step, loss):
+        if step == 10:
+            raise Stop()
+
+    (tmp_path / "ckpts").mkdir()
+    ckpt = FolderCheckpoints(tmp_path / "ckpts")
+    first = Tracker(tmp_path / "a" / TB_DIR)
+    with pytest.raises(Stop):
+        run(True, first, ckpt, tmp_path / "a", killed_at_10)
+    first.close()
+    second = Tracker(tmp_path / "b" / TB_DIR)
+    resumed = run(True, second, ckpt, tmp_path / "b")
+    assert resumed.resumed_from == 9 and [s for s, _ in resumed.val_losses] == [12, 16, 20]
+    history = second.history("validation/loss")  # the whole curve: 4 and 8 came with the checkpoint's events
+    assert [s for s, _ in history] == [4, 8, 12, 16, 20]
+    assert [v for _, v in history] == pytest.approx([v for _, v in measured.val_losses])
+    second.close()
+
+
+def test_validation_loss_restores_each_submodules_mode():
+    from rag_jobs.steps.training import validation_loss
+
+    torch.manual_seed(0)
+    frozen, trained = torch.nn.Sequential(torch.nn.Dropout(0.5)), torch.nn.Linear(2, 1)
+    frozen.eval()
+    both = torch.nn.ModuleDict({"frozen": frozen, "trained": trained}).train()
+    frozen.eval()  # joint training: the frozen model stays in eval mode while the other trains
+    seen = []
+
+    def step_fn(batch):
+        seen.append((both.training, trained.training, torch.is_grad_enabled()))
+        return trained(torch.stack(batch)).pow(2).mean()
+
+    items = [torch.randn(2) for _ in range(5)]
+    got = validation_loss(both, items, step_fn, batch_size=2)
+    with torch.no_grad():
+        want = sum(float(trained(torch.stack(items[i:i + 2])).pow(2).mean()) * len(items[i:i + 2])
+                   for i in range(0, 5, 2)) / 5
+    assert got == pytest.approx(want)
+    assert seen == [(False, False, False)] * 3
+    assert both.training and trained.training and not frozen.training

@@ -124,6 +124,13 @@ class ClusterConfig(BaseModel):
     index_token_secret: str | None = Field(None, pattern=_DNS_LABEL, max_length=253,
                                            description="Secret whose key `token` is the index service's bearer "
                                            "token (mounted as a file)")
+    mlflow_tracking_uri: str | None = Field(None, pattern="^(https?|databricks)(://.*)?$",
+                                            description="MLFLOW_TRACKING_URI of step pods (runs with --track "
+                                            "mlflow); the NetworkPolicy must admit egress to it")
+    mlflow_experiment: str | None = Field(None, min_length=1, description="MLFLOW_EXPERIMENT_NAME (default rag-jobs)")
+    mlflow_token_secret: str | None = Field(None, pattern=_DNS_LABEL, max_length=253,
+                                            description="Secret whose key `token` is the MLflow server's token "
+                                            "(mounted as a file; the step sets MLFLOW_TRACKING_TOKEN from it)")
 
     @field_validator("node_selector")
     @classmethod

@@ -182,6 +182,12 @@ def _env(cluster: ClusterConfig, extra: dict[str, str]) -> list[dict[str, Any]]:
         env["RAG_JOBS_RETRIEVER"] = cluster.retriever
     if cluster.index_token_secret:
         env["RAG_JOBS_INDEX_TOKEN_FILE"] = "/var/run/secrets/rag-jobs/index/token"
+    if cluster.mlflow_tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = cluster.mlflow_tracking_uri
+    if cluster.mlflow_experiment:
+        env["MLFLOW_EXPERIMENT_NAME"] = cluster.mlflow_experiment
+    if cluster.mlflow_token_secret:  # a file, read into MLFLOW_TRACKING_TOKEN by the step (training.tracking)
+        env["RAG_JOBS_MLFLOW_TOKEN_FILE"] = "/var/run/secrets/rag-jobs/mlflow/token"
     env.update(extra)
     return [{"name": k, "value": v} for k, v in env.items()]
 
@@ -206,6 +212,11 @@ def _pod_spec(cluster: ClusterConfig, *, argv: list[str], kind: str, gpus: int, 
         volumes.append({"name": "s3-credentials",
                         "secret": {"secretName": cluster.s3_secret_name, "defaultMode": 0o440,
                                    "items": [{"key": "credentials", "path": "credentials"}]}})
+    if cluster.mlflow_token_secret and kind != DRIVER_UNIT:
+        mounts.append({"name": "mlflow-token", "mountPath": "/var/run/secrets/rag-jobs/mlflow", "readOnly": True})
+        volumes.append({"name": "mlflow-token",
+                        "secret": {"secretName": cluster.mlflow_token_secret, "defaultMode": 0o440,
+                                   "items": [{"key": "token", "path": "token"}]}})
     if cluster.index_token_secret and kind != DRIVER_UNIT:
         mounts.append({"name": "index-token", "mountPath": "/var/run/secrets/rag-jobs/index", "readOnly": True})
         volumes.append({"name": "index-token",

@@ -79,3 +79,29 @@ class FakeApi:
 
     def step_labels(self) -> list[str]:
         return [m["metadata"]["labels"]["rag-jobs.io/step"] for m in self.jobs.values()]
+
+
+def queued_yaml(cluster) -> str:
+    """two-phase for a Kueue queue, with free-form labels and annotations, retrieval through the index service
+    and MLflow tracking (strict-validated, checkov-scanned and kept as a golden file)."""
+    from rag_jobs.runners.k8s.render import render, render_driver_job, to_yaml
+
+    queued = cluster.model_copy(update={
+        "queue_name": "team-a", "labels": {"team": "a"}, "annotations": {"cost-center": "ml-42"},
+        "retriever": "http://idx-index-service.rag-jobs:8080", "index_client": "idx-index-service",
+        "index_token_secret": "idx-index-service-token", "mlflow_tracking_uri": "http://mlflow.mlops:5000",
+        "mlflow_token_secret": "mlflow-token"})
+    graph = build_graph("two-phase", RunSettings(gpus=2, track="mlflow"), run_id="two-phase-queued")
+    docs = [*render(graph, queued, STORE), render_driver_job(graph, queued, STORE)]
+    steps = docs[:-1]
+    assert all(d["spec"]["suspend"] is True and d["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+               for d in steps)
+    assert "suspend" not in docs[-1]["spec"]  # the driver is not queued
+    for d in steps:
+        env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {"name": "RAG_JOBS_RETRIEVER", "value": "http://idx-index-service.rag-jobs:8080"} in env
+        assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.mlops:5000"} in env
+        assert {"name": "RAG_JOBS_MLFLOW_TOKEN_FILE", "value": "/var/run/secrets/rag-jobs/mlflow/token"} in env
+        volumes = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["mlflow-token"]["secret"]["secretName"] == "mlflow-token"
+    return to_yaml(docs)

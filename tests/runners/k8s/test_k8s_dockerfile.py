@@ -66,7 +66,7 @@ def test_final_stages_run_as_non_root_and_build_nothing():
 
 def test_training_image_has_the_entrypoints_and_torchrun():
     text = DOCKERFILE.read_text()
-    assert "rag-jobs[gpu]" in text
+    assert "rag-jobs[gpu,mlflow]" in text
     assert "/opt/venv/bin/torchrun" in text
     # The console scripts the renderer calls are the project's; the image installs the project.
     pyproject = (REPO / "pyproject.toml").read_text()

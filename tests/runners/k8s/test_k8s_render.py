@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from k8s_helpers import DATA_STEPS, GOLDEN, GOLDEN_GRAPHS, MANIFESTS, REGENERATE, STORE, golden_graph
+from k8s_helpers import DATA_STEPS, GOLDEN, GOLDEN_GRAPHS, MANIFESTS, REGENERATE, STORE, golden_graph, queued_yaml
 
 from rag_jobs.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT, ConfigError
 from rag_jobs.runners.k8s.config import ClusterConfig, parse_cluster_config
@@ -49,6 +49,11 @@ def _check_golden(path, text: str) -> None:
 @pytest.mark.parametrize("name", sorted(GOLDEN_GRAPHS))
 def test_rendered_yaml_matches_golden_file(name, cluster):
     _check_golden(GOLDEN / f"{name}.yaml", to_yaml(_rendered(name, cluster)))
+
+
+def test_queued_render_matches_golden_file(cluster):
+    """Kueue (suspended Jobs with the queue label), free-form labels, the index service, MLflow."""
+    _check_golden(GOLDEN / "two-phase-queued.yaml", queued_yaml(cluster))
 
 
 def test_job_template_in_manifests_is_the_renderers_skeleton(cluster):

@@ -52,6 +52,18 @@ def test_submit_dry_run_reports_a_bad_cluster_config(tmp_path):
     assert res.exit_code == 2 and "namespace" in res.output
 
 
+def test_submit_with_mlflow_needs_the_clusters_tracking_uri(tmp_path):
+    res = CliRunner().invoke(app, ["submit", "baseline", "--store", "s3://b/p", "--dry-run", "--track", "mlflow"])
+    assert res.exit_code == 2 and "mlflow_tracking_uri" in res.output
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("mlflow_tracking_uri: https://mlflow.example.internal\n")
+    res = CliRunner().invoke(app, ["submit", "baseline", "--store", "s3://b/p", "--dry-run", "--track", "mlflow",
+                                   "--cluster-config", str(cfg)])
+    assert res.exit_code == 0 and "value: https://mlflow.example.internal" in res.output
+    res = CliRunner().invoke(app, ["submit", "baseline", "--store", "s3://b/p", "--dry-run", "--track", "wandb"])
+    assert res.exit_code == 2 and "wandb" in res.output
+
+
 class S3LikeStore(LocalStore):
     """A local folder that calls itself s3:// (submit accepts only stores that pods can reach)."""
 

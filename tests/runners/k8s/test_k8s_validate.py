@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_helpers import GOLDEN_GRAPHS, MANIFESTS, REPO, STORE, golden_graph
+from k8s_helpers import GOLDEN_GRAPHS, MANIFESTS, REPO, STORE, golden_graph, queued_yaml
 
 from rag_jobs.runners.k8s.render import render, render_driver_job, to_yaml
 from rag_jobs.strategies import ALL_STRATEGIES, RunSettings, build_graph
@@ -40,25 +40,8 @@ def _all_objects(cluster) -> dict[str, list[dict]]:
     big = load_cluster_config(REPO / "jobs" / "cluster-8xa10.yaml")
     out["jobs/paper/two-phase.yaml"] = list(yaml.safe_load_all(to_yaml(
         [*render(paper, big, STORE), render_driver_job(paper, big, STORE)])))
-    out["queued two-phase"] = list(yaml.safe_load_all(_queued_yaml(cluster)))
+    out["queued two-phase"] = list(yaml.safe_load_all(queued_yaml(cluster)))
     return out
-
-
-def _queued_yaml(cluster) -> str:
-    """two-phase for a Kueue queue, with free-form labels and annotations and retrieval through the service."""
-    queued = cluster.model_copy(update={
-        "queue_name": "team-a", "labels": {"team": "a"}, "annotations": {"cost-center": "ml-42"},
-        "retriever": "http://idx-index-service.rag-jobs:8080", "index_client": "idx-index-service",
-        "index_token_secret": "idx-index-service-token"})
-    graph = build_graph("two-phase", RunSettings(gpus=2), run_id="two-phase-queued")
-    docs = [*render(graph, queued, STORE), render_driver_job(graph, queued, STORE)]
-    steps = docs[:-1]
-    assert all(d["spec"]["suspend"] is True and d["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-               for d in steps)
-    assert "suspend" not in docs[-1]["spec"]  # the driver is not queued
-    assert all({"name": "RAG_JOBS_RETRIEVER", "value": "http://idx-index-service.rag-jobs:8080"}
-               in d["spec"]["template"]["spec"]["containers"][0]["env"] for d in steps)
-    return to_yaml(docs)
 
 
 def test_every_object_passes_strict_schema_validation(cluster):
@@ -113,7 +96,7 @@ def test_checkov_finds_nothing(cluster, tmp_path):
         graph = golden_graph(name)
         (tmp_path / f"{name}.yaml").write_text(
             to_yaml([*render(graph, cluster, STORE), render_driver_job(graph, cluster, STORE)]))
-    (tmp_path / "queued-two-phase.yaml").write_text(_queued_yaml(cluster))
+    (tmp_path / "queued-two-phase.yaml").write_text(queued_yaml(cluster))
     for path in MANIFESTS.glob("*.yaml"):
         shutil.copy(path, tmp_path / path.name)
     res = subprocess.run([checkov, "-d", str(tmp_path), "--framework", "kubernetes", "--output", "json",
