@@ -38,9 +38,9 @@ def run(
             raise ConfigError(f"--in-process runs one step at a time: drop --parallel {parallel}")
         graph = build_graph(strategy, settings.settings(), run_id)
         if graph.settings.get("track") == "mlflow":
-            from rag_jobs.training.tracking import require_mlflow
+            from rag_jobs.training.tracking import check_mlflow_server
 
-            require_mlflow()  # here, before any step: not after an hour of index building
+            check_mlflow_server()  # here, before any step: not after an hour of index building
         uri = store_uri_of(store)
         typer.echo(f"[run] {strategy}: run {graph.run_id} in {uri} ({len(graph.steps)} steps)")
         outcomes = run_graph(graph, uri, max_parallel=parallel, in_process=in_process)

@@ -40,6 +40,19 @@ def require_mlflow() -> None:
         raise ConfigError("track=mlflow needs the MLflow client: pip install 'rag-jobs[mlflow]' (mlflow-skinny)")
 
 
+def check_mlflow_server() -> None:
+    """Before a local run with track=mlflow: the client is installed and its tracking store answers (a step
+    would only warn and go on without it)."""
+    require_mlflow()
+    from mlflow import MlflowClient, get_tracking_uri
+
+    try:
+        MlflowClient().search_experiments(max_results=1)
+    except Exception as exc:
+        raise ConfigError(f"track=mlflow: the MLflow tracking store {get_tracking_uri()!r} does not answer "
+                          f"(set MLFLOW_TRACKING_URI): {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+
 def _flat(about: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in about.items():

@@ -254,6 +254,11 @@ def test_an_unreachable_mlflow_server_never_fails_training(tmp_path, monkeypatch
     tracker.close()
     assert res.steps == 10 and "MLflow tracking is off" in caplog.text
     assert [s for s, _ in _scalars(tmp_path / TB_DIR)["train/loss"]] == list(range(1, 11))
+    from rag_jobs.errors import ConfigError
+    from rag_jobs.training.tracking import check_mlflow_server
+
+    with pytest.raises(ConfigError, match=r"127\.0\.0\.1:9.*does not answer"):  # `rag-jobs run` says so at once
+        check_mlflow_server()
 
 
 def test_track_must_be_known_and_mlflow_installed(tmp_path, monkeypatch):

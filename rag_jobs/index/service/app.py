@@ -467,7 +467,6 @@ def create_app(
     return app
 
 
-
 def _answer_endpoint(app, models: _PipelineState, bundle: dict, *, common: dict, deps: list, index_id: str,
                      metrics: ServiceMetrics, ready_retriever: Callable, generation: ThreadPoolExecutor,
                      queued: list, max_k: int, max_question_chars: int, max_answers_queued: int,

@@ -129,6 +129,34 @@ def test_answer_needs_the_token_and_refuses_a_lone_surrogate(answering):
     assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "question"]
 
 
+def test_answers_beyond_the_queue_limit_get_503_with_retry_after(bundle):
+    import threading
+
+    from rag_jobs.index.service import create_app
+
+    app = create_app(pipeline=str(bundle["folder"]), pipeline_device="cpu", token=TOKEN, max_answers_queued=1)
+    with _Server(app) as server:
+        assert _wait_ready(server.url).status_code == 200
+        pipeline, release = app.state.pipeline.pipeline, threading.Event()
+        real_ask = pipeline.ask
+        pipeline.ask = lambda *a, **kw: (release.wait(30), real_ask(*a, **kw))[1]  # hold the generator
+        first: list = []
+        t = threading.Thread(target=lambda: first.append(httpx.post(
+            server.url + "/v1/answer", json={"question": "who?"}, headers=AUTH, timeout=60)))
+        t.start()
+        deadline = time.monotonic() + 20
+        while "rag_answers_queued 1.0" not in httpx.get(server.url + "/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        second = httpx.post(server.url + "/v1/answer", json={"question": "who?"}, headers=AUTH, timeout=30)
+        assert second.status_code == 503 and "queued" in second.json()["detail"] and second.headers["Retry-After"]
+        assert httpx.post(server.url + "/v1/search", json={"queries": [[0.0] * app.state.index.meta["dim"]]},
+                          headers=AUTH, timeout=30).status_code == 200  # search is not held up by answers
+        release.set()
+        t.join(60)
+        assert first[0].status_code == 200
+
+
 def test_answer_conforms_to_its_schema(answering):
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
