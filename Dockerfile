@@ -70,32 +70,8 @@ EXPOSE 8080
 # The chart (helm/) sets the service's command; this default only proves the image works.
 CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
 
-# ---- pipeline: the service with the models (serve --pipeline BUNDLE); the training image's venv ------
-FROM ${TORCH_IMAGE} AS pipeline
-LABEL org.opencontainers.image.title="rag-jobs pipeline service" \
-      org.opencontainers.image.description="FAISS search and RAG answers over HTTP for rag-jobs bundles (CUDA)" \
-      org.opencontainers.image.licenses="Apache-2.0"
-RUN groupadd --gid 10001 rag \
-    && useradd --uid 10001 --gid rag --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag
-COPY --from=train-deps /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    HOME=/tmp \
-    RAG_JOBS_CACHE=/cache/rag-jobs \
-    HF_HOME=/cache/huggingface \
-    XDG_CACHE_HOME=/cache
-USER 10001:10001
-WORKDIR /tmp
-EXPOSE 8080
-# The chart sets the command and RAG_JOBS_PIPELINE (the bundle); this default only proves the image works.
-CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
-
-# ---- train (default) ------------------------------------------------------------------------------
-FROM ${TORCH_IMAGE} AS train
-LABEL org.opencontainers.image.title="rag-jobs" \
-      org.opencontainers.image.description="RAG fine-tuning steps as Kubernetes Jobs (CUDA)" \
-      org.opencontainers.image.licenses="Apache-2.0"
+# ---- runtime: CUDA, PyTorch and the rag-jobs venv as a non-root user (the base of pipeline and train) ----
+FROM ${TORCH_IMAGE} AS runtime
 RUN groupadd --gid 10001 rag \
     && useradd --uid 10001 --gid rag --no-create-home --home-dir /tmp --shell /usr/sbin/nologin rag
 COPY --from=train-deps /opt/venv /opt/venv
@@ -107,6 +83,22 @@ ENV PATH=/opt/venv/bin:$PATH \
     RAG_JOBS_CACHE=/cache/rag-jobs \
     HF_HOME=/cache/huggingface \
     XDG_CACHE_HOME=/cache
-USER 10001:10001
 WORKDIR /tmp
+
+# ---- pipeline: the service with the models (serve --pipeline BUNDLE) ---------------------------------
+FROM runtime AS pipeline
+LABEL org.opencontainers.image.title="rag-jobs pipeline service" \
+      org.opencontainers.image.description="FAISS search and RAG answers over HTTP for rag-jobs bundles (CUDA)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+USER 10001:10001
+EXPOSE 8080
+# The chart sets the command and RAG_JOBS_PIPELINE (the bundle); this default only proves the image works.
+CMD ["python", "-m", "rag_jobs.index.service", "--host", "0.0.0.0", "--port", "8080"]
+
+# ---- train (default) ------------------------------------------------------------------------------
+FROM runtime AS train
+LABEL org.opencontainers.image.title="rag-jobs" \
+      org.opencontainers.image.description="RAG fine-tuning steps as Kubernetes Jobs (CUDA)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+USER 10001:10001
 CMD ["rag-jobs", "--help"]

@@ -176,22 +176,31 @@ def val_loss_curves(store, graph: Graph) -> dict[str, list[list[float]]]:
     return out
 
 
-def val_loss_figure(curves: dict[str, list[list[float]]], path: Path) -> None:
-    """Validation loss against optimizer steps, one line per strategy's trained step (the paper's Figure 4)."""
+def _line_figure(path: Path, lines: dict[str, tuple[list, list]], *, xlabel: str, ylabel: str,
+                 marker: str = "o", xlog: bool = False) -> None:
+    """One axis of named lines (x values, y values), saved as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, curve in curves.items():
-        ax.plot([p[0] for p in curve], [p[1] for p in curve], marker=".", label=name)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("validation loss")
+    for name, (xs, ys) in lines.items():
+        ax.plot(xs, ys, marker=marker, label=name)
+    if xlog:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def val_loss_figure(curves: dict[str, list[list[float]]], path: Path) -> None:
+    """Validation loss against optimizer steps, one line per strategy's trained step (the paper's Figure 4)."""
+    _line_figure(path, {name: ([p[0] for p in c], [p[1] for p in c]) for name, c in curves.items()},
+                 xlabel="optimizer step", ylabel="validation loss", marker=".")
 
 
 def selection_verdicts(store, graph: Graph) -> dict[str, str]:
@@ -235,23 +244,13 @@ def figure(rows: list[ResultRow], path: Path) -> None:
 
 
 def curves_figure(curves: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """Validation score against learning rate, one line per grid selection."""
+    lines = {}
     for name, curve in curves.items():
         pts = sorted((c["lr"], c.get("val_em", c.get("val_recall"))) for c in curve if c.get("lr") is not None)
         if pts:
-            ax.plot([p[0] for p in pts], [100 * (p[1] or 0) for p in pts], marker="o", label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("validation score (%)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+            lines[name] = ([p[0] for p in pts], [100 * (p[1] or 0) for p in pts])
+    _line_figure(path, lines, xlabel="learning rate", ylabel="validation score (%)", xlog=True)
 
 
 def write_report(runs: list[tuple[object, Graph]], out_dir: Path) -> dict[str, Path]:
