@@ -250,3 +250,33 @@ def test_the_slim_image_refuses_a_pipeline_with_the_image_to_use(monkeypatch, bu
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     with pytest.raises(ConfigError, match="rag-jobs-pipeline image"):
         serve(pipeline=str(bundle["folder"]), token=TOKEN)
+
+
+def test_rag_jobs_serve_pipeline_as_a_user_runs_it(bundle, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "token").write_text(TOKEN)
+    server = subprocess.Popen([sys.executable, "-m", "rag_jobs.cli", "serve", "--pipeline", str(bundle["folder"]),
+                               "--port", str(port), "--token-file", str(tmp_path / "token"), "--device", "cpu"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "rag-jobs serve exited or never got ready"
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pred = bundle["predictions"][0]
+        res = httpx.post(url + "/v1/answer", json={"question": pred["question"]}, headers=AUTH, timeout=60)
+        assert res.status_code == 200 and [s["id"] for s in res.json()["sources"]] == pred["retrieved"]
+    finally:
+        server.terminate()
+        out = server.communicate(timeout=30)[0]
+    assert "pipeline" in out and "loaded" in out, out[-2000:]  # the load is logged with its time
