@@ -26,6 +26,9 @@ def serve(
     max_batch: int = typer.Option(256, help="query vectors per request"),
     max_k: int = typer.Option(1000, help="results per query"),
     max_in_flight: int = typer.Option(64, help="concurrent requests before answering 503"),
+    max_answers_queued: int = typer.Option(8, help="with --pipeline: answers waiting for the generator before "
+                                           "answering 503"),
+    max_question_chars: int = typer.Option(2000, help="with --pipeline: characters of one question"),
 ) -> None:
     """Serve an index over HTTP (the index service; `helm/index-service` deploys it), and with --pipeline
     answer questions with an exported bundle."""
@@ -36,7 +39,8 @@ def serve(
         fail(ConfigError("give --index or --pipeline"))
     try:
         token = None if no_auth else read_token(token_file)
-        extra = {"pipeline_device": device} if pipeline else {}
+        extra = {"pipeline_device": device, "max_answers_queued": max_answers_queued,
+                 "max_question_chars": max_question_chars} if pipeline else {}
         run_service(index, pipeline=pipeline, host=host, port=port, token=token, no_auth=no_auth,
                     max_batch=max_batch, max_k=max_k, max_in_flight=max_in_flight, **extra)
     except RagJobsError as exc:

@@ -260,7 +260,8 @@ def test_rag_jobs_serve_pipeline_as_a_user_runs_it(bundle, tmp_path):
         port = s.getsockname()[1]
     (tmp_path / "token").write_text(TOKEN)
     server = subprocess.Popen([sys.executable, "-m", "rag_jobs.cli", "serve", "--pipeline", str(bundle["folder"]),
-                               "--port", str(port), "--token-file", str(tmp_path / "token"), "--device", "cpu"],
+                               "--port", str(port), "--token-file", str(tmp_path / "token"), "--device", "cpu",
+                               "--max-question-chars", "50"],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -276,6 +277,8 @@ def test_rag_jobs_serve_pipeline_as_a_user_runs_it(bundle, tmp_path):
         pred = bundle["predictions"][0]
         res = httpx.post(url + "/v1/answer", json={"question": pred["question"]}, headers=AUTH, timeout=60)
         assert res.status_code == 200 and [s["id"] for s in res.json()["sources"]] == pred["retrieved"]
+        res = httpx.post(url + "/v1/answer", json={"question": "x" * 51}, headers=AUTH, timeout=60)
+        assert res.status_code == 422  # the flag's limit
     finally:
         server.terminate()
         out = server.communicate(timeout=30)[0]
