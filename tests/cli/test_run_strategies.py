@@ -120,7 +120,10 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny, monkeypatch)
 def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_path, tiny):
     """`--phase1 concat`: the phase-1 generator is the Ft. Gen. grid's, shared with an earlier ft-gen run."""
     store = tmp_path / "store"
-    res = rag_jobs("run", "ft-gen", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny, cwd=tmp_path)
+    # --in-process throughout (no per-step start-up): test_independent_with_a_failing_grid_child runs each step
+    # as its own process
+    res = rag_jobs("run", "ft-gen", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
+                   cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     res = rag_jobs("run", "two-phase", "--in-process", "--phase1", "concat", "--store", str(store), "--lr-grid",
                    "1e-4,1e-3", *tiny, cwd=tmp_path)
@@ -129,7 +132,8 @@ def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_pa
     (run,) = [r for r in (store / "runs").iterdir() if r.name.startswith("two-phase-")]
     ev = json.loads((run / "evaluate-two-phase" / "_MANIFEST.json").read_text())
     assert ev["metrics"]["models"]["adapter"].startswith("finetune-gen.lr-")
-    res = rag_jobs("run", "rag-token", "--store", str(tmp_path / "s2"), "--from-run", str(run), *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "rag-token", "--in-process", "--store", str(tmp_path / "s2"), "--from-run", str(run),
+                   *tiny, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     sel_gen = json.loads((run / "select-gen" / "_MANIFEST.json").read_text())
     assert _manifest(tmp_path / "s2", "joint-token")["metrics"]["gen_lr"] == sel_gen["metrics"]["lr"]
