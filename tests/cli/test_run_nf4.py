@@ -31,7 +31,7 @@ def _manifests(store: Path, prefix: str) -> dict[str, dict]:
 def test_ft_gen_two_phase_and_rag_token_in_4bit(tmp_path, tiny_embedder, tiny_generator):
     store = tmp_path / "store"
     tiny = [*TINY, "--store", str(store), "--embedder", tiny_embedder, "--generator", tiny_generator]
-    res = rag_jobs("run", "ft-gen", "--lr-grid", "1e-3", *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "ft-gen", "--in-process", "--lr-grid", "1e-3", *tiny, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     steps = _manifests(store, "ft-gen-")
     child = steps["finetune-gen.lr-1e-03"]

@@ -54,7 +54,7 @@ def _assert_tensorboard_curves(store: Path) -> None:
 def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny, monkeypatch):
     store = tmp_path / "store"
     # --in-process: every step's entrypoint in the CLI's own process (no per-step start-up); the
-    # subprocess-per-step path runs in the other tests of this file. Validation loss every step, MLflow too.
+    # subprocess-per-step path runs in tests/cli/test_run_baseline.py. Validation loss every step, MLflow too.
     mlruns = (tmp_path / "mlruns").as_uri()
     res = rag_jobs("run", "two-phase", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
                    "--validate-every", "1", "--track", "mlflow", cwd=tmp_path,
@@ -120,8 +120,8 @@ def test_two_phase_grid_selects_and_feeds_rag_token(tmp_path, tiny, monkeypatch)
 def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_path, tiny):
     """`--phase1 concat`: the phase-1 generator is the Ft. Gen. grid's, shared with an earlier ft-gen run."""
     store = tmp_path / "store"
-    # --in-process throughout (no per-step start-up): test_independent_with_a_failing_grid_child runs each step
-    # as its own process
+    # --in-process throughout (no per-step start-up): tests/cli/test_run_baseline.py runs each step as its own
+    # process
     res = rag_jobs("run", "ft-gen", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e-3", *tiny,
                    cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
@@ -143,8 +143,8 @@ def test_two_phase_with_a_concat_phase1_reuses_ft_gen_and_feeds_rag_token(tmp_pa
 def test_independent_with_a_failing_grid_child(tmp_path, tiny):
     """A diverging child is reported by name; the selection keeps the others."""
     store = tmp_path / "store"
-    res = rag_jobs("run", "independent", "--store", str(store), "--lr-grid", "1e-4,1e30", "--select-by", "recall",
-                   "--hard-negatives", "2", *tiny, cwd=tmp_path)
+    res = rag_jobs("run", "independent", "--in-process", "--store", str(store), "--lr-grid", "1e-4,1e30",
+                   "--select-by", "recall", "--hard-negatives", "2", *tiny, cwd=tmp_path)
     assert res.returncode != 0
     assert "finetune-embed.lr-1e30" in res.stderr or "finetune-gen.lr-1e30" in res.stderr, res.stderr
     sel = _manifest(store, "select-gen")
