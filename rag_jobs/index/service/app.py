@@ -21,6 +21,7 @@ import numpy as np
 
 from rag_jobs.errors import ConfigError, IntegrityError, RagJobsError
 from rag_jobs.index.faiss_index import FaissRetriever
+from rag_jobs.index.service.answer import PipelineState, add_answer_endpoint
 from rag_jobs.index.service.constants import (
     DEFAULT_MAX_ANSWERS_QUEUED,
     DEFAULT_MAX_BATCH,
@@ -30,9 +31,7 @@ from rag_jobs.index.service.constants import (
     DEFAULT_MAX_K,
     DEFAULT_MAX_QUESTION_CHARS,
     F32_MAX,
-    MAX_ANSWER_K,
     RETRY_AFTER_LOADING_S,
-    RETRY_AFTER_OVERLOADED_S,
 )
 from rag_jobs.index.service.guard import GuardMiddleware
 from rag_jobs.index.service.metrics import ServiceMetrics
@@ -69,35 +68,6 @@ class _IndexState:
         except Exception as exc:  # reported by /readyz and /healthz; the pod is restarted
             self.error = exc.one_line() if isinstance(exc, RagJobsError) else f"{type(exc).__name__}: {exc}"
             log.error("loading index %s failed: %s", self.source.description, self.error)
-        finally:
-            self.loaded.set()
-
-
-class _PipelineState:
-    """The bundle's models (serve --pipeline), loaded once the index is: they answer over the served index."""
-
-    def __init__(self, spec: str, desc: dict, index: _IndexState, metrics: ServiceMetrics, device: str):
-        self.spec, self.desc, self.index, self.metrics, self.device = spec, desc, index, metrics, device
-        self.pipeline = None
-        self.error: str | None = None
-        self.loaded = threading.Event()
-
-    def load(self) -> None:
-        self.index.loaded.wait()
-        t0 = time.perf_counter()
-        try:
-            if self.index.retriever is None:
-                raise IntegrityError(f"the index did not load: {self.index.error}")
-            from rag_jobs.bundle import Pipeline, open_bundle
-
-            folder = open_bundle(self.spec)
-            self.pipeline = Pipeline(folder, device=self.device, retriever=self.index.retriever)
-            self.metrics.pipeline_ready.set(1)
-            self.metrics.pipeline_load_seconds.set(time.perf_counter() - t0)
-            log.info("pipeline %s (%s) loaded in %.1fs", self.spec, self.desc["strategy"], time.perf_counter() - t0)
-        except Exception as exc:  # reported by /readyz and /healthz; the pod is restarted
-            self.error = exc.one_line() if isinstance(exc, RagJobsError) else f"{type(exc).__name__}: {exc}"
-            log.error("loading pipeline %s failed: %s", self.spec, self.error)
         finally:
             self.loaded.set()
 
@@ -203,7 +173,7 @@ def create_app(
     index_id = source.index_id(meta)
     metrics = ServiceMetrics()
     state = _IndexState(source, meta, metrics)
-    models = (_PipelineState(str(pipeline), bundle, state, metrics, pipeline_device)
+    models = (PipelineState(str(pipeline), bundle, state, metrics, pipeline_device)
               if bundle is not None else None)
     pool = ThreadPoolExecutor(max_workers=search_threads, thread_name_prefix="faiss-search")
     # one generation at a time: the model's memory is sized for one batch, and requests queue in front of it
@@ -426,7 +396,7 @@ def create_app(
                 k=int(bundle["prompt"]["k"]), ready=models.pipeline is not None))
 
     if bundle is not None:
-        _answer_endpoint(app, models, bundle, common=common, deps=v1_deps, index_id=index_id, metrics=metrics,
+        add_answer_endpoint(app, models, bundle, common=common, deps=v1_deps, index_id=index_id, metrics=metrics,
                          ready_retriever=ready_retriever, generation=generation, queued=queued,
                          max_k=max_k, max_question_chars=max_question_chars, max_answers_queued=max_answers_queued,
                          error=error)
@@ -465,79 +435,3 @@ def create_app(
     app.add_middleware(GuardMiddleware, max_body_bytes=max_body_bytes, max_in_flight=max_in_flight,
                        metrics=metrics)
     return app
-
-
-def _answer_endpoint(app, models: _PipelineState, bundle: dict, *, common: dict, deps: list, index_id: str,
-                     metrics: ServiceMetrics, ready_retriever: Callable, generation: ThreadPoolExecutor,
-                     queued: list, max_k: int, max_question_chars: int, max_answers_queued: int,
-                     error: Callable) -> None:
-    """POST /v1/answer: question -> answer + sources, with the bundle's query encoder and generator."""
-    from fastapi import HTTPException
-    from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-    k_max = min(max_k, MAX_ANSWER_K)
-    k_default = min(int(bundle["prompt"]["k"]), k_max)
-    # a lone surrogate ("\\ud800", valid JSON, not text) is refused by pydantic's str itself (422)
-    Question = Annotated[str, Field(min_length=1, max_length=max_question_chars, pattern=r"\S")]
-
-    class AnswerRequest(BaseModel):
-        """One question, answered with the pipeline's prompt over the top-k passages."""
-
-        model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
-            "examples": [{"question": "Which country is Warsaw the capital of?", "k": k_default}]})
-        question: Question = Field(description=f"the question: 1 to {max_question_chars} characters, not blank")
-        k: Annotated[int, BeforeValidator(_integral)] = Field(
-            k_default, ge=1, le=k_max, description=f"passages retrieved into the prompt, 1 to {k_max} "
-                                                   f"(default: the run's {k_default})")
-        with_passages: bool = Field(False, description="also return each source's text")
-
-    class Source(BaseModel):
-        id: str
-        title: str
-        score: float | None = Field(description="cosine of the question and the passage; null if not finite")
-        text: str | None = None
-
-    class AnswerResponse(BaseModel):
-        """The generated answer and the passages its prompt held, best first."""
-
-        index_id: str
-        strategy: str
-        question: str
-        answer: str
-        sources: list[Source]
-
-    def answer_one(question: str, k: int, with_passages: bool) -> dict:
-        row = models.pipeline.ask([question], k)[0]
-        texts = {}
-        if with_passages:
-            texts = {p.id: p.text for p in models.pipeline.retriever.passages([s["id"] for s in row["sources"]])}
-        sources = [{"id": s["id"], "title": s["title"], "text": texts.get(s["id"]),
-                    "score": s["score"] if math.isfinite(s["score"]) else None} for s in row["sources"]]
-        return {"index_id": index_id, "strategy": str(bundle["strategy"]), "question": question,
-                "answer": row["answer"], "sources": sources}
-
-    responses = {**common, 503: error("too many answers queued, or the index or models are still loading",
-                                      retry=True)}
-
-    @app.post("/v1/answer", response_model=AnswerResponse, dependencies=deps, responses=responses,
-              summary="answer a question with the pipeline (retrieve, then generate)")
-    async def answer(req: AnswerRequest):
-        ready_retriever()
-        if models.pipeline is None:
-            detail = f"pipeline failed to load: {models.error}" if models.error else "the models are loading"
-            raise HTTPException(503, detail, headers={"Retry-After": str(RETRY_AFTER_LOADING_S)})
-        if queued[0] >= max_answers_queued:
-            raise HTTPException(503, f"too many answers queued (limit {max_answers_queued})",
-                                headers={"Retry-After": str(RETRY_AFTER_OVERLOADED_S)})
-        queued[0] += 1
-        metrics.answers_queued.inc()
-        t0 = time.perf_counter()
-        try:
-            body = await asyncio.get_running_loop().run_in_executor(
-                generation, functools.partial(answer_one, req.question, req.k, req.with_passages))
-        finally:
-            queued[0] -= 1
-            metrics.answers_queued.dec()
-        metrics.answer_seconds.observe(time.perf_counter() - t0)
-        return JSONResponse(body)
